@@ -1,0 +1,106 @@
+//! The command line, as clap types only; [`crate::config`] turns it into a
+//! validated run configuration.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{parse_bytes, parse_duration, parse_var, parse_wait};
+use crate::schedule::WaitTime;
+
+/// Load testing with scenarios compiled to WebAssembly components.
+///
+/// Exit status: 0 when the run completed; 2 when the configuration or the
+/// scenario is wrong (nothing is sent); 130 when the run was interrupted
+/// (Ctrl-C or SIGTERM; results are still printed and written); 1 on any
+/// other error.
+#[derive(Debug, Parser)]
+#[command(name = "throng", version, about, long_about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a scenario as virtual users against a target.
+    Run(Box<RunArgs>),
+    /// Show what a scenario describes and what it imports.
+    Inspect(InspectArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// A `.wasm` component, or a scenario crate folder to build first.
+    pub scenario: PathBuf,
+
+    /// A variable the scenario may read while describing itself.
+    #[arg(long = "var", value_parser = parse_var, value_name = "KEY=VALUE")]
+    pub vars: Vec<(String, String)>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// A `.wasm` component, or a scenario crate folder, which throng builds
+    /// for wasm32-wasip2 with cargo.
+    pub scenario: PathBuf,
+
+    /// The target's base URL; relative URLs in the scenario are joined to
+    /// it, and its host is the one requests may go to.
+    #[arg(short = 'H', long, value_name = "URL")]
+    pub host: Option<String>,
+
+    /// Another host requests may go to, as `name` or `name:port`; repeat
+    /// for more.
+    #[arg(long = "allow-host", value_name = "HOST")]
+    pub allow_hosts: Vec<String>,
+
+    /// How many virtual users to run at once.
+    #[arg(short = 'u', long, default_value_t = 1)]
+    pub users: u32,
+
+    /// Users started per second [default: all users in the first second].
+    #[arg(short = 'r', long, value_name = "PER_SECOND")]
+    pub spawn_rate: Option<f64>,
+
+    /// How long to run, from the first user's start: `30s`, `5m`, `1h30m`
+    /// [default: until Ctrl-C].
+    #[arg(short = 't', long, value_parser = parse_duration, value_name = "DURATION")]
+    pub run_time: Option<Duration>,
+
+    /// The wait after each task: `none`, a constant `2s`, or a uniform
+    /// range `1s..3s` [default: the scenario's].
+    #[arg(long, value_parser = parse_wait, value_name = "WAIT")]
+    pub wait_time: Option<WaitTime>,
+
+    /// How long tasks in flight at the end may take to finish; then they
+    /// are cut, and their requests counted as `aborted`.
+    #[arg(long, value_parser = parse_duration, default_value = "10s", value_name = "DURATION")]
+    pub stop_timeout: Duration,
+
+    /// A variable the scenario reads with `context::var`; repeat for more.
+    #[arg(long = "var", value_parser = parse_var, value_name = "KEY=VALUE")]
+    pub vars: Vec<(String, String)>,
+
+    /// Write the complete results, histograms included, to this JSON file.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+
+    /// The longest one request may take, unless the scenario sets its own.
+    #[arg(long, value_parser = parse_duration, default_value = "60s", value_name = "DURATION")]
+    pub timeout: Duration,
+
+    /// The largest response body a request may read: `10MiB`, `512KiB`.
+    #[arg(long, value_parser = parse_bytes, default_value = "10MiB", value_name = "SIZE")]
+    pub max_body_size: u64,
+
+    /// The most linear memory one user's instance may use.
+    #[arg(long, value_parser = parse_bytes, default_value = "64MiB", value_name = "SIZE")]
+    pub max_memory: u64,
+
+    /// The longest a guest may compute without calling the host before its
+    /// task fails with kind `cpu-budget`.
+    #[arg(long, value_parser = parse_duration, default_value = "1s", value_name = "DURATION")]
+    pub cpu_budget: Duration,
+}

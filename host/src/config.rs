@@ -1,0 +1,254 @@
+//! Flags and the scenario's defaults, validated into a [`RunConfig`] before
+//! anything starts. Every error names the flag it is about.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use url::Url;
+
+use crate::cli::RunArgs;
+use crate::schedule::WaitTime;
+
+/// A mistake in the flags. The run does not start; exit status 2.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("`--host {0}` is not an http:// or https:// URL with a host name")]
+    BadHost(String),
+    #[error("`--users` must be at least 1")]
+    NoUsers,
+    #[error("`--spawn-rate {0}` must be a positive number of users per second")]
+    BadSpawnRate(f64),
+    #[error("`--run-time` must be longer than zero")]
+    NoRunTime,
+    #[error("`--allow-host {0}` must be a host name, optionally with `:port`")]
+    BadAllowHost(String),
+    #[error("`--max-memory` must be between 1MiB and 4GiB")]
+    BadMaxMemory,
+    #[error("`--timeout` and `--cpu-budget` must be longer than zero")]
+    ZeroLimit,
+}
+
+/// Where requests may go and how long they may take.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// The base URL relative URLs are joined to.
+    pub host: Option<Url>,
+    /// More hosts requests may reach, as `name` or `name:port`.
+    pub allowed_hosts: Vec<String>,
+    pub timeout: Duration,
+    pub max_body: u64,
+}
+
+impl HttpConfig {
+    /// Whether a request may go to `url`: the `--host`, or an
+    /// `--allow-host`.
+    pub fn allows(&self, url: &Url) -> bool {
+        let host = url.host_str().unwrap_or_default();
+        let port = url.port_or_known_default();
+        if let Some(base) = &self.host
+            && base.host_str() == Some(host)
+            && base.port_or_known_default() == port
+        {
+            return true;
+        }
+        self.allowed_hosts
+            .iter()
+            .any(|entry| match entry.rsplit_once(':') {
+                Some((name, entry_port)) if entry_port.parse::<u16>().is_ok() => {
+                    name.eq_ignore_ascii_case(host) && entry_port.parse::<u16>().ok() == port
+                }
+                _ => entry.eq_ignore_ascii_case(host),
+            })
+    }
+}
+
+/// Everything a run needs from the command line, validated.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    pub scenario: PathBuf,
+    pub http: HttpConfig,
+    pub users: u32,
+    pub spawn_rate: f64,
+    pub run_time: Option<Duration>,
+    /// Overrides the scenario's wait time when given.
+    pub wait: Option<WaitTime>,
+    pub stop_timeout: Duration,
+    pub vars: Vec<(String, String)>,
+    pub json: Option<PathBuf>,
+    pub cpu_budget: Duration,
+    pub max_memory: u64,
+}
+
+impl RunConfig {
+    pub fn from_args(args: RunArgs) -> Result<Self, ConfigError> {
+        let host = args.host.as_deref().map(parse_host).transpose()?;
+        if args.users == 0 {
+            return Err(ConfigError::NoUsers);
+        }
+        let spawn_rate = args.spawn_rate.unwrap_or(f64::from(args.users));
+        if !(spawn_rate.is_finite() && spawn_rate > 0.0) {
+            return Err(ConfigError::BadSpawnRate(spawn_rate));
+        }
+        if args.run_time == Some(Duration::ZERO) {
+            return Err(ConfigError::NoRunTime);
+        }
+        for entry in &args.allow_hosts {
+            if entry.is_empty() || entry.contains('/') || entry.contains(char::is_whitespace) {
+                return Err(ConfigError::BadAllowHost(entry.clone()));
+            }
+        }
+        if !((1 << 20)..=(4 << 30)).contains(&args.max_memory) {
+            return Err(ConfigError::BadMaxMemory);
+        }
+        if args.timeout.is_zero() || args.cpu_budget.is_zero() {
+            return Err(ConfigError::ZeroLimit);
+        }
+
+        Ok(Self {
+            scenario: args.scenario,
+            http: HttpConfig {
+                host,
+                allowed_hosts: args.allow_hosts,
+                timeout: args.timeout,
+                max_body: args.max_body_size,
+            },
+            users: args.users,
+            spawn_rate,
+            run_time: args.run_time,
+            wait: args.wait_time,
+            stop_timeout: args.stop_timeout,
+            vars: args.vars,
+            json: args.json,
+            cpu_budget: args.cpu_budget,
+            max_memory: args.max_memory,
+        })
+    }
+}
+
+fn parse_host(text: &str) -> Result<Url, ConfigError> {
+    let bad = || ConfigError::BadHost(text.to_owned());
+    let url = Url::parse(text).map_err(|_| bad())?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
+        return Err(bad());
+    }
+    Ok(url)
+}
+
+/// Parses `500ms`, `30s`, `5m`, `1h30m`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text.trim())
+        .map_err(|err| format!("`{text}` is not a duration like `500ms`, `30s` or `1m30s` ({err})"))
+}
+
+/// Parses `1024`, `512KiB`, `10MiB`, `1GiB` (also `KB`, `MB`, `GB` as powers
+/// of 1000).
+pub fn parse_bytes(text: &str) -> Result<u64, String> {
+    let bad = || format!("`{text}` is not a size like `512KiB` or `10MiB`");
+    let trimmed = text.trim();
+    let split = trimmed
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(trimmed.len());
+    let (number, unit) = trimmed.split_at(split);
+    let number: u64 = number.parse().map_err(|_| bad())?;
+    let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kib" | "k" => 1 << 10,
+        "mib" | "m" => 1 << 20,
+        "gib" | "g" => 1 << 30,
+        "kb" => 1000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        _ => return Err(bad()),
+    };
+    number.checked_mul(scale).ok_or_else(bad)
+}
+
+/// Parses `key=value`; the value may contain `=`.
+pub fn parse_var(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
+        _ => Err(format!("`{text}` is not `key=value`")),
+    }
+}
+
+/// Parses `none`, a constant `2s`, or a uniform range `1s..3s`.
+pub fn parse_wait(text: &str) -> Result<WaitTime, String> {
+    let text = text.trim();
+    if text.eq_ignore_ascii_case("none") || text == "0" {
+        return Ok(WaitTime::None);
+    }
+    match text.split_once("..") {
+        Some((low, high)) => {
+            let (low, high) = (parse_duration(low)?, parse_duration(high)?);
+            if low > high {
+                return Err(format!("`{text}`: the lower bound is above the upper one"));
+            }
+            Ok(WaitTime::Between(low, high))
+        }
+        None => Ok(WaitTime::Constant(parse_duration(text)?)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_with_binary_and_decimal_units() {
+        assert_eq!(parse_bytes("10MiB"), Ok(10 << 20));
+        assert_eq!(parse_bytes("512KiB"), Ok(512 << 10));
+        assert_eq!(parse_bytes("2kb"), Ok(2000));
+        assert_eq!(parse_bytes("77"), Ok(77));
+        assert!(parse_bytes("ten").is_err());
+        assert!(parse_bytes("5 parsecs").is_err());
+    }
+
+    #[test]
+    fn waits_parse_as_none_constant_or_range() {
+        assert_eq!(parse_wait("none"), Ok(WaitTime::None));
+        assert_eq!(
+            parse_wait("2s"),
+            Ok(WaitTime::Constant(Duration::from_secs(2)))
+        );
+        assert_eq!(
+            parse_wait("1s..3s"),
+            Ok(WaitTime::Between(
+                Duration::from_secs(1),
+                Duration::from_secs(3)
+            ))
+        );
+        assert!(parse_wait("3s..1s").is_err());
+    }
+
+    #[test]
+    fn vars_split_at_the_first_equals_sign() {
+        assert_eq!(parse_var("token=a=b"), Ok(("token".into(), "a=b".into())));
+        assert!(parse_var("=x").is_err());
+        assert!(parse_var("novalue").is_err());
+    }
+
+    #[test]
+    fn hosts_must_be_http_urls_with_a_host() {
+        assert!(parse_host("http://127.0.0.1:8080").is_ok());
+        assert!(parse_host("127.0.0.1:8080").is_err());
+        assert!(parse_host("ftp://example.com").is_err());
+        assert!(parse_host("http://").is_err());
+    }
+
+    #[test]
+    fn allowed_hosts_match_name_and_optional_port() {
+        let http = HttpConfig {
+            host: Some(Url::parse("http://127.0.0.1:8080/").unwrap()),
+            allowed_hosts: vec!["localhost".into(), "api.test:9000".into()],
+            timeout: Duration::from_secs(1),
+            max_body: 1,
+        };
+        let allows = |url: &str| http.allows(&Url::parse(url).unwrap());
+        assert!(allows("http://127.0.0.1:8080/x"));
+        assert!(!allows("http://127.0.0.1:8081/x"));
+        assert!(allows("http://localhost:1234/"));
+        assert!(allows("http://api.test:9000/"));
+        assert!(!allows("http://api.test:9001/"));
+        assert!(!allows("http://169.254.169.254/"));
+    }
+}

@@ -1,0 +1,34 @@
+//! Errors that cross modules, and the exit statuses they map to.
+
+use std::process::ExitCode;
+
+use crate::config::ConfigError;
+use crate::scenario::LoadError;
+
+/// The run completed, whatever its failures.
+pub const EXIT_OK: u8 = 0;
+/// Something went wrong that is not the user's input: a file could not be
+/// written, wasmtime could not start.
+pub const EXIT_ERROR: u8 = 1;
+/// The configuration or the scenario is wrong; nothing was sent.
+pub const EXIT_BAD_INPUT: u8 = 2;
+/// Ctrl-C or SIGTERM ended the run; its results were still printed.
+pub const EXIT_INTERRUPTED: u8 = 130;
+
+/// A mistake in the user's input found while running (a relative URL without
+/// `--host`).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BadInput(pub String);
+
+/// The exit status for an error: 2 when the user's input is at fault.
+pub fn exit_code(err: &anyhow::Error) -> ExitCode {
+    let bad_input = err.chain().any(|cause| {
+        cause.is::<ConfigError>() || cause.is::<LoadError>() || cause.is::<BadInput>()
+    });
+    ExitCode::from(if bad_input {
+        EXIT_BAD_INPUT
+    } else {
+        EXIT_ERROR
+    })
+}

@@ -1,0 +1,390 @@
+//! `throng:scenario/http`: requests on behalf of one user, through that
+//! user's own reqwest client (its connections and cookie jar). The host
+//! times each exchange itself, from sending to the last byte of the body,
+//! and records it under the request's name.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reqwest::redirect::Policy;
+use url::Url;
+
+use crate::config::HttpConfig;
+use crate::runtime::VuState;
+use crate::runtime::bindings::throng::scenario::http::{Error, Host, Request, Response};
+use crate::stats::{ErrorKind, Stats};
+
+/// Builds the TLS configuration once per run; every user's client shares it,
+/// so starting a user does not load the root certificates again.
+pub fn tls_config() -> anyhow::Result<rustls::ClientConfig> {
+    let roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// One user's client: its own connection pool and cookie jar, like one
+/// browser session.
+pub fn client(tls: &rustls::ClientConfig) -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .use_preconfigured_tls(tls.clone())
+        .user_agent(concat!("throng/", env!("CARGO_PKG_VERSION")))
+        .cookie_store(true)
+        .gzip(true)
+        .redirect(Policy::limited(10))
+        .pool_max_idle_per_host(8)
+        .build()
+}
+
+impl Host for VuState {
+    async fn send(&mut self, request: Request) -> Result<Response, Error> {
+        self.touch();
+        let run = self.run.clone();
+        let name = request.name.clone().unwrap_or_else(|| request.url.clone());
+        let url = match resolve(&run.http, &request.url) {
+            Ok(url) => url,
+            Err(Unresolved::NoHost) => {
+                let message = format!(
+                    "request `{} {}` uses a relative URL, but the run has no `--host`",
+                    request.method, request.url
+                );
+                run.fail_run(message.clone());
+                return Err(Error::Invalid(message));
+            }
+            Err(Unresolved::Invalid(message)) => {
+                run.stats.record_request(
+                    &name,
+                    &request.method,
+                    None,
+                    0,
+                    Some((ErrorKind::Invalid, &message)),
+                );
+                return Err(Error::Invalid(message));
+            }
+        };
+        let built = match build(&self.client, &request, url) {
+            Ok(built) => built,
+            Err(message) => {
+                run.stats.record_request(
+                    &name,
+                    &request.method,
+                    None,
+                    0,
+                    Some((ErrorKind::Invalid, &message)),
+                );
+                return Err(Error::Invalid(message));
+            }
+        };
+        let timeout = request
+            .timeout_ms
+            .map_or(run.http.timeout, |ms| Duration::from_millis(ms.into()));
+
+        let mut flight = InFlight {
+            stats: &run.stats,
+            name: &name,
+            method: &request.method,
+            done: false,
+        };
+        let started = Instant::now();
+        let result =
+            tokio::time::timeout(timeout, exchange(&self.client, built, run.http.max_body)).await;
+        let elapsed = started.elapsed();
+        flight.done = true;
+
+        let result = match result {
+            Ok(result) => result,
+            Err(_) => Err(Failed::Timeout(timeout)),
+        };
+        match result {
+            Ok(response) => {
+                let status = response.status;
+                let failure =
+                    (status >= 400 && !request.expected_statuses.contains(&status)).then(|| {
+                        let reason = reqwest::StatusCode::from_u16(status)
+                            .ok()
+                            .and_then(|code| code.canonical_reason())
+                            .unwrap_or_default();
+                        (
+                            ErrorKind::of_status(status),
+                            format!("status {status} {reason}").trim_end().to_owned(),
+                        )
+                    });
+                let failure = failure
+                    .as_ref()
+                    .map(|(kind, message)| (*kind, message.as_str()));
+                let bytes = response.body.len() as u64;
+                run.stats
+                    .record_request(&name, &request.method, Some(elapsed), bytes, failure);
+                Ok(Response {
+                    elapsed_us: u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
+                    ..response
+                })
+            }
+            Err(failed) => {
+                let (kind, error) = failed.classify();
+                let message = error_message(&error);
+                run.stats.record_request(
+                    &name,
+                    &request.method,
+                    Some(elapsed),
+                    0,
+                    Some((kind, &message)),
+                );
+                Err(error)
+            }
+        }
+    }
+}
+
+enum Unresolved {
+    NoHost,
+    Invalid(String),
+}
+
+/// Turns the guest's URL into an absolute one the run allows.
+fn resolve(http: &HttpConfig, text: &str) -> Result<Url, Unresolved> {
+    let url = match Url::parse(text) {
+        Ok(url) => url,
+        Err(url::ParseError::RelativeUrlWithoutBase) => match &http.host {
+            Some(host) => host
+                .join(text)
+                .map_err(|err| Unresolved::Invalid(format!("bad URL `{text}`: {err}")))?,
+            None => return Err(Unresolved::NoHost),
+        },
+        Err(err) => return Err(Unresolved::Invalid(format!("bad URL `{text}`: {err}"))),
+    };
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(Unresolved::Invalid(format!(
+            "URL `{text}` is not http or https"
+        )));
+    }
+    if !http.allows(&url) {
+        let authority = url.host_str().unwrap_or_default();
+        return Err(Unresolved::Invalid(format!(
+            "host `{authority}` is not allowed: aim `--host` at it or pass `--allow-host {authority}`"
+        )));
+    }
+    Ok(url)
+}
+
+fn build(
+    client: &reqwest::Client,
+    request: &Request,
+    url: Url,
+) -> Result<reqwest::Request, String> {
+    let method = reqwest::Method::from_bytes(request.method.as_bytes())
+        .map_err(|_| format!("bad method `{}`", request.method))?;
+    let mut builder = client.request(method, url);
+    for (name, value) in &request.headers {
+        builder = builder.header(name.as_str(), value.as_str());
+    }
+    if let Some(body) = &request.body {
+        builder = builder.body(body.clone());
+    }
+    builder
+        .build()
+        .map_err(|err| format!("bad request: {}", root_cause(&err)))
+}
+
+enum Failed {
+    Transport(reqwest::Error),
+    TooLarge(u64),
+    Timeout(Duration),
+}
+
+async fn exchange(
+    client: &reqwest::Client,
+    request: reqwest::Request,
+    max_body: u64,
+) -> Result<Response, Failed> {
+    let mut response = client.execute(request).await.map_err(Failed::Transport)?;
+    let status = response.status().as_u16();
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(name, value)| {
+            (
+                name.to_string(),
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let url = response.url().to_string();
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(Failed::Transport)? {
+        if (body.len() + chunk.len()) as u64 > max_body {
+            return Err(Failed::TooLarge(max_body));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Response {
+        status,
+        headers,
+        body,
+        url,
+        elapsed_us: 0,
+    })
+}
+
+impl Failed {
+    fn classify(self) -> (ErrorKind, Error) {
+        let err = match self {
+            Failed::TooLarge(limit) => {
+                return (ErrorKind::BodyTooLarge, Error::BodyTooLarge(limit));
+            }
+            Failed::Timeout(limit) => {
+                return (
+                    ErrorKind::Timeout,
+                    Error::Timeout(format!("no complete response within {limit:?}")),
+                );
+            }
+            Failed::Transport(err) => err,
+        };
+        let message = root_cause(&err);
+        let chain = chain_text(&err);
+        let io_kind = io_error_kind(&err);
+        if err.is_timeout() {
+            (ErrorKind::Timeout, Error::Timeout(message))
+        } else if chain.contains("dns error") || chain.contains("failed to lookup address") {
+            (ErrorKind::Dns, Error::Dns(message))
+        } else if chain.contains("certificate")
+            || chain.contains("tls handshake")
+            || chain.contains("InvalidCertificate")
+        {
+            (ErrorKind::Tls, Error::Tls(message))
+        } else if err.is_connect() {
+            (ErrorKind::Connect, Error::Connect(message))
+        } else if matches!(
+            io_kind,
+            Some(
+                std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::BrokenPipe
+                    | std::io::ErrorKind::UnexpectedEof
+            )
+        ) || chain.contains("connection closed")
+            || chain.contains("IncompleteMessage")
+            || chain.contains("end of file")
+        {
+            (ErrorKind::Reset, Error::Reset(message))
+        } else {
+            (ErrorKind::Transport, Error::Other(message))
+        }
+    }
+}
+
+fn error_message(error: &Error) -> String {
+    match error {
+        Error::Invalid(m)
+        | Error::Dns(m)
+        | Error::Connect(m)
+        | Error::Tls(m)
+        | Error::Timeout(m)
+        | Error::Reset(m)
+        | Error::Other(m) => m.clone(),
+        Error::BodyTooLarge(limit) => format!("body larger than {limit} bytes"),
+    }
+}
+
+fn chain_text(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = String::new();
+    let mut current = Some(err);
+    while let Some(err) = current {
+        text.push_str(&format!("{err} / {err:?} / "));
+        current = err.source();
+    }
+    text
+}
+
+/// The innermost cause: "Connection refused (os error 111)" says more than
+/// "error sending request for url".
+fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut current = err;
+    while let Some(source) = current.source() {
+        current = source;
+    }
+    current.to_string()
+}
+
+fn io_error_kind(err: &(dyn std::error::Error + 'static)) -> Option<std::io::ErrorKind> {
+    let mut current = Some(err);
+    while let Some(err) = current {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            return Some(io.kind());
+        }
+        current = err.source();
+    }
+    None
+}
+
+/// Counts a request that was still in flight when the run's stop timeout
+/// ended it: it was sent, so it is counted, but it has no time.
+struct InFlight<'a> {
+    stats: &'a Stats,
+    name: &'a str,
+    method: &'a str,
+    done: bool,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            let failure = Some((
+                ErrorKind::Aborted,
+                "the run stopped before the response ended",
+            ));
+            self.stats
+                .record_request(self.name, self.method, None, 0, failure);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(host: Option<&str>, allow: &[&str]) -> HttpConfig {
+        HttpConfig {
+            host: host.map(|h| Url::parse(h).unwrap()),
+            allowed_hosts: allow.iter().map(|s| s.to_string()).collect(),
+            timeout: Duration::from_secs(1),
+            max_body: 1 << 20,
+        }
+    }
+
+    #[test]
+    fn relative_urls_join_the_host() {
+        let http = config(Some("http://127.0.0.1:8080"), &[]);
+        let url = resolve(&http, "/api/rooms?page=2").ok().unwrap();
+        assert_eq!(url.as_str(), "http://127.0.0.1:8080/api/rooms?page=2");
+    }
+
+    #[test]
+    fn relative_url_without_host_is_a_configuration_error() {
+        let http = config(None, &[]);
+        assert!(matches!(resolve(&http, "/"), Err(Unresolved::NoHost)));
+    }
+
+    #[test]
+    fn other_hosts_need_to_be_allowed() {
+        let http = config(Some("http://127.0.0.1:8080"), &["localhost:9000"]);
+        assert!(matches!(
+            resolve(&http, "http://example.com/"),
+            Err(Unresolved::Invalid(_))
+        ));
+        assert!(resolve(&http, "http://localhost:9000/x").is_ok());
+        assert!(matches!(
+            resolve(&http, "http://localhost:9001/x"),
+            Err(Unresolved::Invalid(_))
+        ));
+        assert!(matches!(
+            resolve(&http, "ftp://127.0.0.1:8080/"),
+            Err(Unresolved::Invalid(_))
+        ));
+    }
+}

@@ -1,0 +1,220 @@
+//! The `throng` binary: parse the command line, set up logging, run the
+//! command, print the error chain and pick the exit status.
+
+mod cli;
+mod config;
+mod error;
+mod imports;
+mod report;
+mod runtime;
+mod scenario;
+mod schedule;
+mod stats;
+mod telemetry;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use anyhow::Context as _;
+use clap::Parser as _;
+use tokio::sync::watch;
+
+use crate::cli::{Cli, Command, InspectArgs, RunArgs};
+use crate::config::RunConfig;
+use crate::error::{BadInput, EXIT_INTERRUPTED, EXIT_OK};
+use crate::report::RunInfo;
+use crate::runtime::vu::RunContext;
+use crate::runtime::{EngineOptions, PoolSize};
+use crate::schedule::{Outcome, Phase, Picker, Plan, Users};
+use crate::stats::Stats;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    telemetry::init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: failed to start the async runtime: {err}");
+            return ExitCode::from(error::EXIT_ERROR);
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Run(args) => run(*args).await,
+            Command::Inspect(args) => inspect(args).await,
+        }
+    });
+    // Users cut at an abort may still hold the runtime; do not wait for them.
+    runtime.shutdown_background();
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err}");
+            for cause in err.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            error::exit_code(&err)
+        }
+    }
+}
+
+/// Compiles the scenario with an engine without a pool, describes it and
+/// measures what one instance needs.
+async fn describe(
+    source: &scenario::Source,
+    options: EngineOptions,
+    vars: &[(String, String)],
+) -> anyhow::Result<(scenario::Description, runtime::Footprint, Vec<String>)> {
+    let engine = runtime::engine(options, None)?;
+    let component = scenario::compile(&engine, source)?;
+    let imports = component
+        .component_type()
+        .imports(&engine)
+        .map(|(name, _)| name.to_owned())
+        .collect();
+    let linker = runtime::linker(&engine)?;
+    let pre = scenario::prepare(&linker, &component, &source.path)?;
+    let (description, footprint) = scenario::describe(&pre, &source.path, vars).await?;
+    Ok((description, footprint, imports))
+}
+
+async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let config = RunConfig::from_args(args)?;
+    let source = scenario::load(&config.scenario)?;
+    let options = EngineOptions {
+        max_memory: config.max_memory,
+    };
+    let (description, footprint, _) = describe(&source, options, &config.vars).await?;
+    for warning in runtime::limits::check(config.users) {
+        tracing::warn!("{warning}");
+    }
+
+    let engine = runtime::engine(
+        options,
+        Some(PoolSize {
+            instances: config.users,
+            footprint,
+        }),
+    )?;
+    let component = scenario::compile(&engine, &source)?;
+    let linker = runtime::linker(&engine)?;
+    let pre = scenario::prepare(&linker, &component, &source.path)?;
+    let plan = Arc::new(Plan {
+        users: config.users,
+        spawn_rate: config.spawn_rate,
+        run_time: config.run_time,
+        stop_timeout: config.stop_timeout,
+        tasks: description.tasks.clone(),
+        wait: config.wait.unwrap_or(description.wait),
+    });
+
+    let stats = Arc::new(Stats::new());
+    let (phase, phase_rx) = watch::channel(Phase::Running);
+    let run = Arc::new(RunContext::new(
+        stats.clone(),
+        config.http.clone(),
+        config.vars.clone(),
+        phase_rx,
+        config.cpu_budget,
+    ));
+    let users = Arc::new(Users {
+        pre,
+        run: run.clone(),
+        plan: plan.clone(),
+        picker: Picker::new(plan.tasks.iter().map(|task| task.weight)),
+        tls: imports::http::tls_config().context("failed to set up TLS")?,
+    });
+    let host = config.http.host.as_ref().map(ToString::to_string);
+    println!(
+        "running `{}` {}: {} users at {}/s, {}, wait {}{}",
+        description.name,
+        description.version,
+        plan.users,
+        plan.spawn_rate,
+        plan.run_time.map_or("until Ctrl-C".to_owned(), |t| format!(
+            "for {}",
+            humantime::format_duration(t)
+        )),
+        plan.wait,
+        host.as_ref()
+            .map(|host| format!(", against {host}"))
+            .unwrap_or_default(),
+    );
+
+    let started_at = SystemTime::now();
+    let live = tokio::spawn(report::console::live(run.clone(), plan.run_time));
+    let outcome = schedule::execute(users, phase)
+        .await
+        .context("failed to watch for Ctrl-C")?;
+    live.abort();
+    report::console::end_live();
+    if let Outcome::Misconfigured(message) = outcome {
+        return Err(BadInput(message).into());
+    }
+
+    let snapshot = stats.snapshot();
+    let info = RunInfo {
+        scenario: description.name.clone(),
+        version: description.version.clone(),
+        source: source.path.display().to_string(),
+        host,
+        users: plan.users,
+        spawn_rate: plan.spawn_rate,
+        run_time: plan.run_time,
+        started_at,
+        outcome: match outcome {
+            Outcome::Completed => "completed",
+            Outcome::Interrupted { forced: false } => "interrupted",
+            _ => "aborted",
+        },
+    };
+    print!("{}", report::console::summary(&info, &snapshot));
+    if let Some(path) = &config.json {
+        report::json::write(path, &info, &snapshot)?;
+        println!("results written to {}", path.display());
+    }
+    Ok(ExitCode::from(match outcome {
+        Outcome::Completed => EXIT_OK,
+        _ => EXIT_INTERRUPTED,
+    }))
+}
+
+async fn inspect(args: InspectArgs) -> anyhow::Result<ExitCode> {
+    let source = scenario::load(&args.scenario)?;
+    let options = EngineOptions {
+        max_memory: 64 << 20,
+    };
+    let (description, footprint, imports) = describe(&source, options, &args.vars).await?;
+    let total: u32 = description.tasks.iter().map(|task| task.weight).sum();
+    println!("scenario   {} {}", description.name, description.version);
+    if !description.description.is_empty() {
+        println!("           {}", description.description);
+    }
+    println!(
+        "file       {} ({} bytes)",
+        source.path.display(),
+        source.bytes.len()
+    );
+    println!("wait       {}", description.wait);
+    for (i, task) in description.tasks.iter().enumerate() {
+        let label = if i == 0 { "tasks" } else { "" };
+        let share = f64::from(task.weight) * 100.0 / f64::from(total);
+        println!(
+            "{label:<10} {} (weight {}, {share:.1}%)",
+            task.name, task.weight
+        );
+    }
+    for (i, import) in imports.iter().enumerate() {
+        let label = if i == 0 { "imports" } else { "" };
+        println!("{label:<10} {import}");
+    }
+    println!(
+        "footprint  {} memories, {} tables per user",
+        footprint.memories, footprint.tables
+    );
+    Ok(ExitCode::from(EXIT_OK))
+}

@@ -1,0 +1,305 @@
+//! The terminal: a live line every two seconds, and the summary tables at
+//! the end.
+
+use std::fmt::Write as _;
+use std::io::{IsTerminal, Write as _};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use super::RunInfo;
+use crate::runtime::vu::RunContext;
+use crate::stats::{Samples, Snapshot};
+
+pub const LIVE_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Prints the live line every [`LIVE_INTERVAL`] until aborted. On a terminal
+/// the line is rewritten in place; elsewhere each is a plain line.
+pub async fn live(run: Arc<RunContext>, run_time: Option<Duration>) {
+    let terminal = std::io::stdout().is_terminal();
+    let mut ticker = tokio::time::interval(LIVE_INTERVAL);
+    ticker.tick().await;
+    loop {
+        ticker.tick().await;
+        let window = run.stats.take_window();
+        let elapsed = run.stats.elapsed();
+        let seconds = LIVE_INTERVAL.as_secs_f64();
+        let remaining = match run_time {
+            Some(run_time) => format!("{} left", clock(run_time.saturating_sub(elapsed))),
+            None => "until Ctrl-C".to_owned(),
+        };
+        let line = format!(
+            "[{}] users {:>4} | {:>8.1} req/s | {:>6.1} fail/s | p50 {:>8} | p95 {:>8} | {remaining}",
+            clock(elapsed),
+            run.active_users.load(Ordering::Relaxed),
+            window.requests as f64 / seconds,
+            window.failures as f64 / seconds,
+            ms(window.p50),
+            ms(window.p95),
+        );
+        let mut stdout = std::io::stdout().lock();
+        let _ = if terminal {
+            write!(stdout, "\r\x1b[2K{line}")
+        } else {
+            writeln!(stdout, "{line}")
+        };
+        let _ = stdout.flush();
+    }
+}
+
+/// Ends the live line on a terminal, so the summary starts on its own line.
+pub fn end_live() {
+    if std::io::stdout().is_terminal() {
+        println!();
+    }
+}
+
+fn clock(duration: Duration) -> String {
+    let secs = duration.as_secs();
+    format!("{:02}:{:02}", secs / 60, secs % 60)
+}
+
+fn ms(value: f64) -> String {
+    if value >= 100.0 {
+        format!("{value:.0} ms")
+    } else {
+        format!("{value:.1} ms")
+    }
+}
+
+/// The summary: requests per name, tasks, the scenario's metrics, failures.
+pub fn summary(info: &RunInfo, snapshot: &Snapshot) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\nscenario {} {} · {} users · {:.1} s · {}",
+        info.scenario,
+        info.version,
+        info.users,
+        snapshot.elapsed.as_secs_f64(),
+        info.outcome
+    );
+
+    let mut requests = Table::new(&[
+        "Request", "Method", "Reqs", "Fails", "Req/s", "Min", "Mean", "p50", "p90", "p95", "p99",
+        "p99.9", "Max", "Bytes",
+    ]);
+    let total = snapshot.total();
+    let rows = snapshot
+        .requests
+        .iter()
+        .map(|(name, method, stats)| (name.as_str(), method.as_str(), stats));
+    for (name, method, stats) in rows.chain(std::iter::once(("Total", "", &total))) {
+        let s = stats.latency.summary();
+        requests.row(vec![
+            name.to_owned(),
+            method.to_owned(),
+            stats.count.to_string(),
+            fails(stats.failures, stats.count),
+            format!("{:.1}", snapshot.rate(stats.count)),
+            latency(s.min),
+            latency(s.mean),
+            latency(s.p50),
+            latency(s.p90),
+            latency(s.p95),
+            latency(s.p99),
+            latency(s.p999),
+            latency(s.max),
+            bytes(stats.bytes),
+        ]);
+    }
+    let _ = writeln!(out, "\n{}", requests.render("latencies in ms"));
+
+    let mut tasks = Table::new(&["Task", "Runs", "Fails", "Mean", "p50", "p95", "p99", "Max"]);
+    for (name, stats) in &snapshot.tasks {
+        let s = stats.duration.summary();
+        tasks.row(vec![
+            name.clone(),
+            stats.count.to_string(),
+            fails(stats.failures, stats.count),
+            latency(s.mean),
+            latency(s.p50),
+            latency(s.p95),
+            latency(s.p99),
+            latency(s.max),
+        ]);
+    }
+    let _ = writeln!(out, "{}", tasks.render("durations in ms"));
+
+    if !snapshot.trends.is_empty() {
+        let mut trends = Table::new(&[
+            "Trend", "Count", "Min", "Mean", "p50", "p90", "p95", "p99", "Max",
+        ]);
+        for (name, samples) in &snapshot.trends {
+            trends.row(trend_row(name, samples));
+        }
+        let _ = writeln!(out, "{}", trends.render("in the scenario's unit"));
+    }
+    if !snapshot.checks.is_empty() {
+        let mut checks = Table::new(&["Check", "Passes", "Fails", "Passed"]);
+        for (name, row) in &snapshot.checks {
+            let all = row.passes + row.failures;
+            let share = if all == 0 {
+                0.0
+            } else {
+                row.passes as f64 * 100.0 / all as f64
+            };
+            checks.row(vec![
+                name.clone(),
+                row.passes.to_string(),
+                row.failures.to_string(),
+                format!("{share:.1}%"),
+            ]);
+        }
+        let _ = writeln!(out, "{}", checks.render(""));
+    }
+    if !snapshot.counters.is_empty() {
+        let mut counters = Table::new(&["Counter", "Value", "Per s"]);
+        for (name, value) in &snapshot.counters {
+            counters.row(vec![
+                name.clone(),
+                value.to_string(),
+                format!("{:.1}", snapshot.rate(*value)),
+            ]);
+        }
+        let _ = writeln!(out, "{}", counters.render(""));
+    }
+    if snapshot.errors.is_empty() {
+        let _ = writeln!(out, "No failures.");
+    } else {
+        let mut errors = Table::new(&["Failures", "Kind", "Name", "Message"]);
+        for row in &snapshot.errors {
+            errors.row(vec![
+                row.count.to_string(),
+                row.kind.to_string(),
+                row.name.clone(),
+                row.message.clone(),
+            ]);
+        }
+        let _ = writeln!(out, "{}", errors.render(""));
+    }
+    out
+}
+
+fn trend_row(name: &str, samples: &Samples) -> Vec<String> {
+    let s = samples.summary();
+    let values = [s.min, s.mean, s.p50, s.p90, s.p95, s.p99, s.max];
+    let mut row = vec![name.to_owned(), samples.len().to_string()];
+    row.extend(values.iter().map(|value| latency(*value)));
+    row
+}
+
+fn latency(value: f64) -> String {
+    if value >= 1000.0 {
+        format!("{value:.0}")
+    } else {
+        format!("{value:.1}")
+    }
+}
+
+fn fails(failures: u64, count: u64) -> String {
+    if failures == 0 || count == 0 {
+        return failures.to_string();
+    }
+    format!(
+        "{failures} ({:.1}%)",
+        failures as f64 * 100.0 / count as f64
+    )
+}
+
+fn bytes(count: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut value = count as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{count} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// A plain text table: the first column left-aligned, the rest right-aligned
+/// (the last one left-aligned when it holds messages).
+struct Table {
+    header: Vec<String>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    fn new(header: &[&str]) -> Self {
+        Self {
+            header: header.iter().map(|h| (*h).to_owned()).collect(),
+            rows: Vec::new(),
+        }
+    }
+
+    fn row(&mut self, row: Vec<String>) {
+        self.rows.push(row);
+    }
+
+    fn render(&self, note: &str) -> String {
+        let columns = self.header.len();
+        let widths: Vec<usize> = (0..columns)
+            .map(|i| {
+                std::iter::once(&self.header)
+                    .chain(&self.rows)
+                    .map(|row| row[i].chars().count())
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        let left = |i: usize| {
+            i == 0
+                || self.header[i] == "Message"
+                || self.header[i] == "Method"
+                || self.header[i] == "Name"
+        };
+        let mut out = String::new();
+        for row in std::iter::once(&self.header).chain(&self.rows) {
+            let cells: Vec<String> = row
+                .iter()
+                .enumerate()
+                .map(|(i, cell)| {
+                    if left(i) {
+                        format!("{cell:<w$}", w = widths[i])
+                    } else {
+                        format!("{cell:>w$}", w = widths[i])
+                    }
+                })
+                .collect();
+            let _ = writeln!(out, "{}", cells.join("  ").trim_end());
+        }
+        if !note.is_empty() {
+            let _ = writeln!(out, "({note})");
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_align_columns() {
+        let mut table = Table::new(&["Request", "Reqs"]);
+        table.row(vec!["/a".into(), "5".into()]);
+        table.row(vec!["/longer".into(), "12345".into()]);
+        assert_eq!(
+            table.render(""),
+            "Request   Reqs\n/a           5\n/longer  12345\n"
+        );
+    }
+
+    #[test]
+    fn sizes_and_failures_read_naturally() {
+        assert_eq!(bytes(512), "512 B");
+        assert_eq!(bytes(1536), "1.5 KiB");
+        assert_eq!(fails(0, 10), "0");
+        assert_eq!(fails(1, 4), "1 (25.0%)");
+    }
+}

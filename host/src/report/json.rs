@@ -1,0 +1,179 @@
+//! The results file (`--json`): every figure of the summary plus the
+//! histograms, so that runs can be merged exactly later. The schema is
+//! versioned and documented in `docs/results.md`; a change that breaks
+//! readers raises [`SCHEMA_VERSION`].
+
+use std::path::Path;
+
+use anyhow::Context as _;
+use serde::Serialize;
+
+use super::RunInfo;
+use crate::stats::{ErrorRow, RequestStats, Snapshot, Summary};
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Serialize)]
+struct Results<'a> {
+    schema_version: u32,
+    throng_version: &'static str,
+    scenario: ScenarioJson<'a>,
+    run: RunJson<'a>,
+    requests: Vec<RequestJson>,
+    total: RequestJson,
+    tasks: Vec<TaskJson>,
+    trends: Vec<TrendJson>,
+    checks: Vec<CheckJson>,
+    counters: Vec<CounterJson>,
+    errors: &'a [ErrorRow],
+}
+
+#[derive(Serialize)]
+struct ScenarioJson<'a> {
+    name: &'a str,
+    version: &'a str,
+    source: &'a str,
+}
+
+#[derive(Serialize)]
+struct RunJson<'a> {
+    started_at: String,
+    duration_s: f64,
+    outcome: &'a str,
+    users: u32,
+    spawn_rate: f64,
+    run_time_s: Option<f64>,
+    host: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct RequestJson {
+    name: String,
+    method: String,
+    count: u64,
+    failures: u64,
+    rps: f64,
+    bytes: u64,
+    latency_ms: Summary,
+    /// Microseconds, HdrHistogram V2 deflate, base64.
+    histogram: String,
+}
+
+#[derive(Serialize)]
+struct TaskJson {
+    name: String,
+    count: u64,
+    failures: u64,
+    duration_ms: Summary,
+    /// Microseconds, HdrHistogram V2 deflate, base64.
+    histogram: String,
+}
+
+#[derive(Serialize)]
+struct TrendJson {
+    name: String,
+    count: u64,
+    values: Summary,
+    /// Thousandths of the trend's unit, HdrHistogram V2 deflate, base64.
+    histogram: String,
+}
+
+#[derive(Serialize)]
+struct CheckJson {
+    name: String,
+    passes: u64,
+    failures: u64,
+}
+
+#[derive(Serialize)]
+struct CounterJson {
+    name: String,
+    value: u64,
+}
+
+fn request(name: &str, method: &str, stats: &RequestStats, snapshot: &Snapshot) -> RequestJson {
+    RequestJson {
+        name: name.to_owned(),
+        method: method.to_owned(),
+        count: stats.count,
+        failures: stats.failures,
+        rps: snapshot.rate(stats.count),
+        bytes: stats.bytes,
+        latency_ms: stats.latency.summary(),
+        histogram: stats.latency.encode(),
+    }
+}
+
+/// The results as JSON text.
+pub fn render(info: &RunInfo, snapshot: &Snapshot) -> String {
+    let results = Results {
+        schema_version: SCHEMA_VERSION,
+        throng_version: env!("CARGO_PKG_VERSION"),
+        scenario: ScenarioJson {
+            name: &info.scenario,
+            version: &info.version,
+            source: &info.source,
+        },
+        run: RunJson {
+            started_at: humantime::format_rfc3339_seconds(info.started_at).to_string(),
+            duration_s: snapshot.elapsed.as_secs_f64(),
+            outcome: info.outcome,
+            users: info.users,
+            spawn_rate: info.spawn_rate,
+            run_time_s: info.run_time.map(|run_time| run_time.as_secs_f64()),
+            host: info.host.as_deref(),
+        },
+        requests: snapshot
+            .requests
+            .iter()
+            .map(|(name, method, stats)| request(name, method, stats, snapshot))
+            .collect(),
+        total: request("Total", "", &snapshot.total(), snapshot),
+        tasks: snapshot
+            .tasks
+            .iter()
+            .map(|(name, stats)| TaskJson {
+                name: name.clone(),
+                count: stats.count,
+                failures: stats.failures,
+                duration_ms: stats.duration.summary(),
+                histogram: stats.duration.encode(),
+            })
+            .collect(),
+        trends: snapshot
+            .trends
+            .iter()
+            .map(|(name, samples)| TrendJson {
+                name: name.clone(),
+                count: samples.len(),
+                values: samples.summary(),
+                histogram: samples.encode(),
+            })
+            .collect(),
+        checks: snapshot
+            .checks
+            .iter()
+            .map(|(name, row)| CheckJson {
+                name: name.clone(),
+                passes: row.passes,
+                failures: row.failures,
+            })
+            .collect(),
+        counters: snapshot
+            .counters
+            .iter()
+            .map(|(name, value)| CounterJson {
+                name: name.clone(),
+                value: *value,
+            })
+            .collect(),
+        errors: &snapshot.errors,
+    };
+    serde_json::to_string_pretty(&results).expect("results serialise")
+}
+
+/// Writes the results file.
+pub fn write(path: &Path, info: &RunInfo, snapshot: &Snapshot) -> anyhow::Result<()> {
+    std::fs::write(path, render(info, snapshot) + "\n")
+        .with_context(|| format!("failed to write results to `{}`", path.display()))
+}

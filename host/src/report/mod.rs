@@ -1,0 +1,21 @@
+//! What a run shows and writes: the live line while it runs, the summary at
+//! the end ([`console`]), and the results file ([`json`]). Reports read
+//! snapshots of the statistics only.
+
+pub mod console;
+pub mod json;
+
+/// What the reports say about the run besides its statistics.
+#[derive(Debug, Clone)]
+pub struct RunInfo {
+    pub scenario: String,
+    pub version: String,
+    pub source: String,
+    pub host: Option<String>,
+    pub users: u32,
+    pub spawn_rate: f64,
+    pub run_time: Option<std::time::Duration>,
+    pub started_at: std::time::SystemTime,
+    /// `completed`, `interrupted` or `aborted`.
+    pub outcome: &'static str,
+}

@@ -1,0 +1,336 @@
+//! One virtual user's instance: a `Store<VuState>` with its own limits and
+//! CPU budget, and the calls into the guest's exports. A call that traps
+//! poisons the instance; the caller replaces it with a fresh one.
+
+use std::collections::HashSet;
+use std::sync::atomic::AtomicU32;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+use wasmtime::component::ResourceTable;
+use wasmtime::{ResourceLimiter, Store, UpdateDeadline};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use super::bindings::{Scenario, ScenarioPre};
+use super::output::GuestOutput;
+use super::{EPOCH_TICK, Footprint};
+use crate::config::HttpConfig;
+use crate::schedule::Phase;
+use crate::stats::{ErrorKind, Stats};
+
+/// What every user of a run shares.
+pub struct RunContext {
+    pub stats: Arc<Stats>,
+    pub http: HttpConfig,
+    pub vars: Vec<(String, String)>,
+    pub phase: watch::Receiver<Phase>,
+    /// Told when a guest reveals a mistake in the run's configuration (a
+    /// relative URL without `--host`): the run stops and exits with status 2.
+    pub fatal: Mutex<Option<String>>,
+    pub fatal_signal: watch::Sender<bool>,
+    /// The longest a guest may compute without calling the host.
+    pub cpu_budget: Duration,
+    pub started: Instant,
+    /// Users alive now, for the live line.
+    pub active_users: AtomicU32,
+    /// Trap messages already logged with their backtrace.
+    logged_traps: Mutex<HashSet<String>>,
+}
+
+impl RunContext {
+    pub fn new(
+        stats: Arc<Stats>,
+        http: HttpConfig,
+        vars: Vec<(String, String)>,
+        phase: watch::Receiver<Phase>,
+        cpu_budget: Duration,
+    ) -> Self {
+        Self {
+            stats,
+            http,
+            vars,
+            phase,
+            fatal: Mutex::new(None),
+            fatal_signal: watch::Sender::new(false),
+            cpu_budget,
+            started: Instant::now(),
+            active_users: AtomicU32::new(0),
+            logged_traps: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// Stops the run because of a configuration mistake found while running.
+    pub fn fail_run(&self, message: String) {
+        let mut fatal = self
+            .fatal
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if fatal.is_none() {
+            *fatal = Some(message);
+            self.fatal_signal.send_replace(true);
+        }
+    }
+
+    /// True the first time a message is seen.
+    fn first_trap(&self, message: &str) -> bool {
+        let mut logged = self
+            .logged_traps
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        logged.len() < 1000 && logged.insert(message.to_owned())
+    }
+}
+
+/// The data of one user's store: what the imports need.
+pub struct VuState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub(crate) run: Arc<RunContext>,
+    pub(crate) client: reqwest::Client,
+    pub(crate) user_id: u32,
+    pub(crate) iteration: u64,
+    /// Epoch ticks the guest has run since it last called the host.
+    spin_ticks: u32,
+    stderr_tail: Arc<Mutex<String>>,
+    /// Set while describing: counts the memories and tables instantiation
+    /// creates.
+    footprint: Option<Footprint>,
+}
+
+impl VuState {
+    pub fn new(
+        run: Arc<RunContext>,
+        client: reqwest::Client,
+        user_id: u32,
+        iteration: u64,
+    ) -> Self {
+        let stderr_tail = Arc::new(Mutex::new(String::new()));
+        let wasi = WasiCtxBuilder::new()
+            .stdout(GuestOutput::new(
+                user_id,
+                "stdout",
+                Arc::new(Mutex::new(String::new())),
+            ))
+            .stderr(GuestOutput::new(user_id, "stderr", stderr_tail.clone()))
+            .build();
+        Self {
+            wasi,
+            table: ResourceTable::new(),
+            run,
+            client,
+            user_id,
+            iteration,
+            spin_ticks: 0,
+            stderr_tail,
+            footprint: None,
+        }
+    }
+
+    /// Makes the store count the memories and tables its instance creates.
+    pub fn measure_footprint(&mut self) {
+        self.footprint = Some(Footprint::default());
+    }
+
+    pub fn footprint(&self) -> Option<Footprint> {
+        self.footprint
+    }
+
+    /// Every import calls this: the guest is not spinning.
+    pub(crate) fn touch(&mut self) {
+        self.spin_ticks = 0;
+    }
+}
+
+/// Only installed while measuring: allows everything, counts creations.
+impl ResourceLimiter for VuState {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        _desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if let Some(footprint) = self.footprint.as_mut()
+            && current == 0
+        {
+            footprint.memories += 1;
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if let Some(footprint) = self.footprint.as_mut()
+            && current == 0
+        {
+            footprint.tables += 1;
+            footprint.table_elements = footprint.table_elements.max(desired);
+        }
+        Ok(true)
+    }
+}
+
+impl WasiView for VuState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// The guest ran past its CPU budget without calling the host.
+#[derive(Debug, thiserror::Error)]
+#[error("computed for more than {budget:?} without calling the host")]
+struct CpuBudgetExceeded {
+    budget: Duration,
+}
+
+/// Which export to call.
+#[derive(Debug, Clone, Copy)]
+pub enum Call<'a> {
+    Start,
+    Task(&'a str),
+    Stop,
+}
+
+/// How a call into the guest ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CallOutcome {
+    Ok,
+    /// The guest returned an error; the instance is still good.
+    Failed(String),
+    /// The guest trapped or ran out of budget; the instance must be
+    /// replaced.
+    Trapped {
+        kind: ErrorKind,
+        message: String,
+    },
+}
+
+/// One user's live instance.
+pub struct Vu {
+    store: Store<VuState>,
+    guest: Scenario,
+}
+
+impl Vu {
+    /// Instantiates the scenario for one user.
+    pub async fn new(pre: &ScenarioPre<VuState>, state: VuState) -> wasmtime::Result<Self> {
+        let budget_ticks = budget_ticks(state.run.cpu_budget);
+        let mut store = Store::new(pre.engine(), state);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |mut ctx| {
+            let state = ctx.data_mut();
+            state.spin_ticks += 1;
+            if state.spin_ticks > budget_ticks {
+                return Err(wasmtime::Error::new(CpuBudgetExceeded {
+                    budget: state.run.cpu_budget,
+                }));
+            }
+            Ok(yield_after_ticks(state.spin_ticks))
+        });
+        if store.data().footprint.is_some() {
+            store.limiter(|state| state);
+        }
+        let guest = pre.instantiate_async(&mut store).await?;
+        Ok(Self { store, guest })
+    }
+
+    pub fn state_mut(&mut self) -> &mut VuState {
+        self.store.data_mut()
+    }
+
+    pub async fn describe(&mut self) -> wasmtime::Result<super::bindings::Description> {
+        self.store.set_epoch_deadline(1);
+        self.guest.call_describe(&mut self.store).await
+    }
+
+    pub async fn call(&mut self, call: Call<'_>) -> CallOutcome {
+        self.store.data_mut().spin_ticks = 0;
+        self.store
+            .data()
+            .stderr_tail
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clear();
+        self.store.set_epoch_deadline(1);
+        let result = match call {
+            Call::Start => self.guest.call_on_start(&mut self.store).await,
+            Call::Task(name) => self.guest.call_run_task(&mut self.store, name).await,
+            Call::Stop => self.guest.call_on_stop(&mut self.store).await,
+        };
+        match result {
+            Ok(Ok(())) => CallOutcome::Ok,
+            Ok(Err(message)) => CallOutcome::Failed(message),
+            Err(error) => self.trapped(call, &error),
+        }
+    }
+
+    fn trapped(&mut self, call: Call<'_>, error: &wasmtime::Error) -> CallOutcome {
+        let state = self.store.data();
+        if let Some(budget) = error.downcast_ref::<CpuBudgetExceeded>() {
+            return CallOutcome::Trapped {
+                kind: ErrorKind::CpuBudget,
+                message: budget.to_string(),
+            };
+        }
+        let trap = error
+            .downcast_ref::<wasmtime::Trap>()
+            .map(ToString::to_string);
+        let tail = state
+            .stderr_tail
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone();
+        let mut message = trap.unwrap_or_else(|| first_line(&error.to_string()));
+        if !tail.is_empty() {
+            message = format!("{message}; the guest wrote: {tail}");
+        }
+        if state.run.first_trap(&message) {
+            tracing::warn!(vu = state.user_id, call = ?call, error = ?error, "guest trapped");
+        }
+        CallOutcome::Trapped {
+            kind: ErrorKind::Trap,
+            message,
+        }
+    }
+}
+
+/// How a guest that has computed through `ticks` epoch ticks without calling
+/// the host gives way. The first time it simply yields, which is fair to a
+/// guest that parses a large body. A guest that keeps computing sleeps
+/// longer each tick (up to ten ticks), so that a runaway guest takes at most
+/// about a tenth of a core while it uses up its budget, and the users that
+/// behave keep their pace.
+fn yield_after_ticks(ticks: u32) -> UpdateDeadline {
+    if ticks <= 1 {
+        return UpdateDeadline::Yield(1);
+    }
+    let pause = EPOCH_TICK * ticks.min(10);
+    UpdateDeadline::YieldCustom(1, Box::pin(tokio::time::sleep(pause)))
+}
+
+fn budget_ticks(budget: Duration) -> u32 {
+    let ticks = budget.as_nanos() / EPOCH_TICK.as_nanos();
+    u32::try_from(ticks.max(1)).unwrap_or(u32::MAX)
+}
+
+fn first_line(text: &str) -> String {
+    text.lines().next().unwrap_or_default().to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn budget_is_counted_in_ticks() {
+        assert_eq!(budget_ticks(Duration::from_secs(1)), 100);
+        assert_eq!(budget_ticks(Duration::from_millis(1)), 1);
+    }
+}

@@ -1,0 +1,140 @@
+//! Workload models. The closed model of this release: a fixed number of
+//! users started at a spawn rate, each running tasks picked by weight with
+//! a wait between them, until the run time ends or the run is interrupted;
+//! then a graceful stop bounded by the stop timeout.
+
+mod pick;
+mod users;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::signal::unix::{Signal, SignalKind, signal};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio::time::sleep_until;
+
+pub use pick::{Picker, WaitTime};
+pub use users::Users;
+
+use crate::scenario::Task;
+
+/// Where the run is. Users watch it: `Stopping` ends waits and sleeps and
+/// lets tasks in flight finish; `Aborting` cuts them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Phase {
+    Running,
+    Stopping,
+    Aborting,
+}
+
+/// What the closed model runs.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub users: u32,
+    /// Users started per second.
+    pub spawn_rate: f64,
+    /// `None`: until interrupted.
+    pub run_time: Option<Duration>,
+    pub stop_timeout: Duration,
+    pub tasks: Vec<Task>,
+    pub wait: WaitTime,
+}
+
+impl Plan {
+    /// When user `index` starts, after the run's start.
+    fn spawn_offset(&self, index: u32) -> Duration {
+        Duration::from_secs_f64(f64::from(index) / self.spawn_rate)
+    }
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The run time ended.
+    Completed,
+    /// Ctrl-C or SIGTERM; `forced` when a second one cut the stop short.
+    Interrupted { forced: bool },
+    /// A guest revealed a configuration mistake; the message says which.
+    Misconfigured(String),
+}
+
+/// SIGINT (Ctrl-C) and SIGTERM, as one stream.
+struct Signals {
+    interrupt: Signal,
+    terminate: Signal,
+}
+
+impl Signals {
+    fn new() -> std::io::Result<Self> {
+        Ok(Self {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+        })
+    }
+
+    async fn recv(&mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+    }
+}
+
+/// Runs the users to the end of the plan, then stops them. Returns how the
+/// run ended and when it started.
+pub async fn execute(users: Arc<Users>, phase: watch::Sender<Phase>) -> std::io::Result<Outcome> {
+    let plan = users.plan.clone();
+    let mut signals = Signals::new()?;
+    let mut fatal = users.run.fatal_signal.subscribe();
+    let started = Instant::now();
+    let deadline = plan.run_time.map(|run_time| started + run_time);
+    let far = started + Duration::from_secs(100 * 365 * 24 * 3600);
+    let mut running = JoinSet::new();
+    let mut spawned = 0;
+
+    let outcome = loop {
+        let next_spawn = (spawned < plan.users).then(|| started + plan.spawn_offset(spawned));
+        tokio::select! {
+            () = sleep_until(next_spawn.unwrap_or(far).into()), if next_spawn.is_some() => {
+                running.spawn(users.clone().live(spawned));
+                spawned += 1;
+            }
+            () = sleep_until(deadline.unwrap_or(far).into()) => break Outcome::Completed,
+            () = signals.recv() => break Outcome::Interrupted { forced: false },
+            _ = fatal.wait_for(|failed| *failed) => {
+                let message = users.run.fatal.lock().map(|m| m.clone()).ok().flatten().unwrap_or_default();
+                break Outcome::Misconfigured(message);
+            }
+        }
+    };
+
+    let abort_now = matches!(outcome, Outcome::Misconfigured(_));
+    phase.send_replace(if abort_now {
+        Phase::Aborting
+    } else {
+        Phase::Stopping
+    });
+    tracing::info!(users = running.len(), "stopping");
+    let grace = tokio::time::sleep(plan.stop_timeout);
+    tokio::pin!(grace);
+    let mut forced = false;
+    loop {
+        tokio::select! {
+            joined = running.join_next() => if joined.is_none() { break },
+            () = &mut grace, if *phase.borrow() == Phase::Stopping => {
+                tracing::warn!(users = running.len(), "stop timeout reached; cutting tasks in flight");
+                phase.send_replace(Phase::Aborting);
+            }
+            () = signals.recv(), if *phase.borrow() == Phase::Stopping => {
+                tracing::warn!("interrupted again; cutting tasks in flight");
+                forced = true;
+                phase.send_replace(Phase::Aborting);
+            }
+        }
+    }
+    Ok(match outcome {
+        Outcome::Interrupted { .. } => Outcome::Interrupted { forced },
+        other => other,
+    })
+}

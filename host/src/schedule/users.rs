@@ -1,0 +1,150 @@
+//! One virtual user's life in the closed model: start (a fresh instance and
+//! `on-start`), then tasks picked by weight with waits between them until
+//! the run stops, then `on-stop`. A trap replaces the instance; a failed
+//! start is retried after a pause.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+
+use super::{Phase, Picker, Plan};
+use crate::runtime::bindings::ScenarioPre;
+use crate::runtime::vu::{Call, RunContext};
+use crate::runtime::{CallOutcome, Vu, VuState};
+use crate::stats::ErrorKind;
+
+/// The shortest pause before a user whose start failed tries again.
+const RESTART_PAUSE: Duration = Duration::from_secs(1);
+
+/// What every user of a run shares.
+pub struct Users {
+    pub pre: ScenarioPre<VuState>,
+    pub run: Arc<RunContext>,
+    pub plan: Arc<Plan>,
+    pub picker: Picker,
+    pub tls: rustls::ClientConfig,
+}
+
+impl Users {
+    pub async fn live(self: Arc<Self>, id: u32) {
+        let client = match crate::imports::http::client(&self.tls) {
+            Ok(client) => client,
+            Err(err) => {
+                tracing::error!(vu = id, error = %err, "could not build the user's HTTP client");
+                return;
+            }
+        };
+        let mut phase = self.run.phase.clone();
+        let mut rng = fastrand::Rng::new();
+        let mut iteration = 0;
+        let mut vu: Option<Vu> = None;
+        tracing::debug!(vu = id, "user started");
+        self.run.active_users.fetch_add(1, Ordering::Relaxed);
+
+        while *phase.borrow() == Phase::Running {
+            let current = match vu.as_mut() {
+                Some(current) => current,
+                None => match self.start(id, &client, iteration, &mut phase).await {
+                    Some(started) => vu.insert(started),
+                    None => {
+                        let pause = self.plan.wait.sample(&mut rng).max(RESTART_PAUSE);
+                        pause_unless_stopping(pause, &mut phase).await;
+                        continue;
+                    }
+                },
+            };
+
+            let task = &self.plan.tasks[self.picker.pick(&mut rng)].name;
+            current.state_mut().iteration = iteration;
+            iteration += 1;
+            match self.call(current, Call::Task(task), task, &mut phase).await {
+                Some(CallOutcome::Trapped { .. }) => vu = None,
+                Some(_) => {}
+                None => break,
+            }
+            pause_unless_stopping(self.plan.wait.sample(&mut rng), &mut phase).await;
+        }
+
+        if let Some(mut vu) = vu
+            && *phase.borrow() != Phase::Aborting
+        {
+            self.call(&mut vu, Call::Stop, "on-stop", &mut phase).await;
+        }
+        self.run.active_users.fetch_sub(1, Ordering::Relaxed);
+        tracing::debug!(vu = id, "user stopped");
+    }
+
+    /// A fresh instance that has run `on-start`, or `None` when either
+    /// failed (the failure is recorded).
+    async fn start(
+        &self,
+        id: u32,
+        client: &reqwest::Client,
+        iteration: u64,
+        phase: &mut watch::Receiver<Phase>,
+    ) -> Option<Vu> {
+        let started = Instant::now();
+        let state = VuState::new(self.run.clone(), client.clone(), id, iteration);
+        let mut vu = match Vu::new(&self.pre, state).await {
+            Ok(vu) => vu,
+            Err(err) => {
+                let message = format!("could not instantiate the scenario: {err:#}");
+                self.run.stats.record_task(
+                    "on-start",
+                    started.elapsed(),
+                    Some((ErrorKind::Trap, &message)),
+                );
+                return None;
+            }
+        };
+        match self.call(&mut vu, Call::Start, "on-start", phase).await {
+            Some(CallOutcome::Ok) => Some(vu),
+            _ => None,
+        }
+    }
+
+    /// Calls the guest and records the call as a task run. `None` when the
+    /// run aborted the call.
+    async fn call(
+        &self,
+        vu: &mut Vu,
+        call: Call<'_>,
+        name: &str,
+        phase: &mut watch::Receiver<Phase>,
+    ) -> Option<CallOutcome> {
+        let started = Instant::now();
+        let outcome = tokio::select! {
+            outcome = vu.call(call) => outcome,
+            _ = phase.wait_for(|phase| *phase == Phase::Aborting) => {
+                let message = "the run stopped before the task ended";
+                self.run.stats.record_task(name, started.elapsed(), Some((ErrorKind::Aborted, message)));
+                return None;
+            }
+        };
+        let elapsed = started.elapsed();
+        let stats = &self.run.stats;
+        match &outcome {
+            CallOutcome::Ok => stats.record_task(name, elapsed, None),
+            CallOutcome::Failed(message) => {
+                stats.record_task(name, elapsed, Some((ErrorKind::Task, message)))
+            }
+            CallOutcome::Trapped { kind, message } => {
+                stats.record_task(name, elapsed, Some((*kind, message)))
+            }
+        }
+        Some(outcome)
+    }
+}
+
+/// Waits, but not past the start of the stop.
+async fn pause_unless_stopping(duration: Duration, phase: &mut watch::Receiver<Phase>) {
+    if duration.is_zero() {
+        return;
+    }
+    tokio::select! {
+        () = tokio::time::sleep(duration) => {}
+        _ = phase.wait_for(|phase| *phase != Phase::Running) => {}
+    }
+}

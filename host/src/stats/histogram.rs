@@ -1,0 +1,140 @@
+//! HDR histograms of microseconds (or of thousandths, for trends), with the
+//! summary every report shows and a compact serialised form so that result
+//! files merge exactly.
+
+use base64::prelude::{BASE64_STANDARD, Engine as _};
+use hdrhistogram::Histogram;
+use hdrhistogram::serialization::{Serializer, V2DeflateSerializer};
+use serde::Serialize;
+
+/// The largest value kept exactly: an hour in microseconds. Larger values are
+/// clamped to it.
+const HIGHEST: u64 = 3_600_000_000;
+
+/// Three significant digits: a p99 of 123.4 ms is exact to 0.1 ms.
+const SIGNIFICANT_DIGITS: u8 = 3;
+
+/// A histogram of non-negative integer samples.
+#[derive(Debug, Clone)]
+pub struct Samples {
+    histogram: Histogram<u64>,
+}
+
+/// The figures every report shows for a histogram, in the histogram's unit
+/// divided by 1000 (milliseconds for microsecond samples).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Summary {
+    pub min: f64,
+    pub mean: f64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p95: f64,
+    pub p99: f64,
+    pub p999: f64,
+    pub max: f64,
+}
+
+impl Default for Samples {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Samples {
+    pub fn new() -> Self {
+        let histogram = Histogram::new_with_bounds(1, HIGHEST, SIGNIFICANT_DIGITS)
+            .expect("the bounds are valid constants");
+        Self { histogram }
+    }
+
+    pub fn record(&mut self, value: u64) {
+        self.histogram.saturating_record(value.min(HIGHEST));
+    }
+
+    pub fn len(&self) -> u64 {
+        self.histogram.len()
+    }
+
+    pub fn add(&mut self, other: &Samples) {
+        self.histogram
+            .add(&other.histogram)
+            .expect("histograms share their bounds");
+    }
+
+    pub fn reset(&mut self) {
+        self.histogram.reset();
+    }
+
+    /// The value at `quantile` (0 to 1), divided by 1000.
+    pub fn quantile(&self, quantile: f64) -> f64 {
+        if self.histogram.is_empty() {
+            return 0.0;
+        }
+        self.histogram.value_at_quantile(quantile) as f64 / 1000.0
+    }
+
+    pub fn summary(&self) -> Summary {
+        if self.histogram.is_empty() {
+            return Summary::default();
+        }
+        Summary {
+            min: self.histogram.min() as f64 / 1000.0,
+            mean: self.histogram.mean() / 1000.0,
+            p50: self.quantile(0.50),
+            p90: self.quantile(0.90),
+            p95: self.quantile(0.95),
+            p99: self.quantile(0.99),
+            p999: self.quantile(0.999),
+            max: self.histogram.max() as f64 / 1000.0,
+        }
+    }
+
+    /// The histogram in HdrHistogram's compressed V2 form, base64-encoded:
+    /// the same encoding every HdrHistogram library reads.
+    pub fn encode(&self) -> String {
+        let mut bytes = Vec::new();
+        V2DeflateSerializer::new()
+            .serialize(&self.histogram, &mut bytes)
+            .expect("serialising into memory cannot fail");
+        BASE64_STANDARD.encode(bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_is_in_thousandths() {
+        let mut samples = Samples::new();
+        for value in [100_000, 200_000, 300_000] {
+            samples.record(value);
+        }
+        let summary = samples.summary();
+        assert!((summary.min - 100.0).abs() < 0.1);
+        assert!((summary.max - 300.0).abs() < 0.5);
+        assert!((summary.mean - 200.0).abs() < 0.5);
+    }
+
+    #[test]
+    fn empty_histogram_summarises_to_zero() {
+        assert_eq!(Samples::new().summary(), Summary::default());
+    }
+
+    #[test]
+    fn encoded_histogram_decodes_to_the_same_counts() {
+        use hdrhistogram::serialization::Deserializer;
+        let mut samples = Samples::new();
+        samples.record(1500);
+        samples.record(250_000);
+        let mut bytes = Vec::new();
+        V2DeflateSerializer::new()
+            .serialize(&samples.histogram, &mut bytes)
+            .unwrap();
+        let back: Histogram<u64> = Deserializer::new()
+            .deserialize(&mut bytes.as_slice())
+            .unwrap();
+        assert_eq!(back.len(), 2);
+        assert_eq!(back.max(), samples.histogram.max());
+    }
+}
