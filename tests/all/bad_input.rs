@@ -1,0 +1,141 @@
+//! Bad input: a clear message naming the file or flag, exit status 2, and
+//! nothing sent to the target.
+
+use crate::harness::{fixture, throng};
+use crate::server::TestServer;
+
+/// Runs throng against a fresh server and checks the refusal.
+fn refused(args: &[&str], message: &str) {
+    let server = TestServer::start();
+    let url = server.url();
+    let mut command = throng();
+    command.args(args);
+    if !args.contains(&"--no-host") {
+        command.args(["--host", &url]);
+    }
+    let output = command.args(["-t", "2s"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "{args:?} should exit 2; stderr:\n{stderr}"
+    );
+    assert!(
+        stderr.contains(message),
+        "{args:?}: stderr does not say `{message}`:\n{stderr}"
+    );
+    assert_eq!(server.total(), 0, "{args:?} sent requests");
+}
+
+#[test]
+fn a_file_that_is_not_wasm() {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), "hello").unwrap();
+    let path = file.path().to_str().unwrap();
+    refused(
+        &["run", path],
+        &format!("scenario `{path}` is not a WebAssembly file"),
+    );
+}
+
+#[test]
+fn a_core_module() {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), b"\0asm\x01\0\0\0").unwrap();
+    refused(
+        &["run", file.path().to_str().unwrap()],
+        "is a core WebAssembly module, not a component",
+    );
+}
+
+#[test]
+fn a_missing_file() {
+    refused(
+        &["run", "/nonexistent/scenario.wasm"],
+        "scenario `/nonexistent/scenario.wasm` does not exist",
+    );
+}
+
+#[test]
+fn a_component_of_another_world() {
+    let scenario = fixture("other-world");
+    refused(
+        &["run", scenario.to_str().unwrap()],
+        "does not implement the world `throng:scenario/scenario@0.1.x`",
+    );
+}
+
+#[test]
+fn a_scenario_without_tasks() {
+    let scenario = fixture("misdescribed");
+    refused(
+        &["run", scenario.to_str().unwrap(), "--var", "flaw=no-tasks"],
+        "it has no tasks",
+    );
+}
+
+#[test]
+fn a_task_of_weight_zero() {
+    let scenario = fixture("misdescribed");
+    refused(
+        &[
+            "run",
+            scenario.to_str().unwrap(),
+            "--var",
+            "flaw=zero-weight",
+        ],
+        "task `b` has a weight of 0",
+    );
+}
+
+#[test]
+fn a_relative_url_without_host() {
+    let scenario = fixture("fetch");
+    let output = throng()
+        .args(["run", scenario.to_str().unwrap(), "-t", "2s"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "stderr:\n{stderr}");
+    assert!(
+        stderr.contains("request `GET /` uses a relative URL, but the run has no `--host`"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_malformed_host() {
+    let scenario = fixture("fetch");
+    let output = throng()
+        .args([
+            "run",
+            scenario.to_str().unwrap(),
+            "--host",
+            "127.0.0.1:8080",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "stderr:\n{stderr}");
+    assert!(
+        stderr.contains("`--host 127.0.0.1:8080` is not an http:// or https:// URL"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn unknown_flags_and_bad_values() {
+    let scenario = fixture("fetch");
+    let path = scenario.to_str().unwrap();
+    refused(&["run", path, "--bogus"], "unexpected argument '--bogus'");
+    refused(
+        &["run", path, "--users", "0"],
+        "`--users` must be at least 1",
+    );
+    refused(&["run", path, "--run-time", "soon"], "is not a duration");
+    refused(
+        &["run", path, "--wait-time", "3s..1s"],
+        "lower bound is above the upper one",
+    );
+    refused(&["run", path, "--var", "novalue"], "is not `key=value`");
+}

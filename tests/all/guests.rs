@@ -1,0 +1,55 @@
+//! Guests that trap while starting or spin forever fail their own work, not
+//! the run: the users that behave keep their throughput.
+
+use crate::harness::{fixture, run};
+use crate::server::TestServer;
+
+fn work_per_user(vars: &[&str], behaving: u64) -> (crate::harness::Run, f64) {
+    let server = TestServer::start();
+    let scenario = fixture("unruly");
+    let url = server.url();
+    let mut args = vec![
+        "run",
+        scenario.to_str().unwrap(),
+        "--host",
+        &url,
+        "-u",
+        "8",
+        "-t",
+        "5s",
+    ];
+    args.extend(["--cpu-budget", "200ms"]);
+    for var in vars {
+        args.extend(["--var", var]);
+    }
+    let run = run(&args);
+    assert_eq!(run.code, 0, "stderr:\n{}", run.stderr);
+    let work = run.task_count("work") - run.errors("work", "cpu-budget");
+    (run, work as f64 / behaving as f64)
+}
+
+#[test]
+fn misbehaving_guests_fail_their_tasks_and_others_keep_their_pace() {
+    let (_, baseline) = work_per_user(&[], 8);
+    let (run, unruly) = work_per_user(&["trap_start_below=2", "spin_below=4"], 4);
+
+    eprintln!("tasks per behaving user: {baseline:.1} alone, {unruly:.1} beside misbehaving users");
+    assert!(
+        run.errors("on-start", "trap") > 0,
+        "traps in on-start are counted"
+    );
+    assert!(
+        run.stdout.contains("cannot start"),
+        "the panic message is shown:\n{}",
+        run.stdout
+    );
+    let spins = run.errors("work", "cpu-budget");
+    assert!(
+        spins >= 2,
+        "spinning tasks fail on their CPU budget ({spins})"
+    );
+    assert!(
+        unruly >= 0.8 * baseline,
+        "behaving users slowed from {baseline:.1} to {unruly:.1} tasks each"
+    );
+}

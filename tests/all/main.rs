@@ -1,0 +1,13 @@
+//! End-to-end tests: each starts its own server on 127.0.0.1, runs the
+//! `throng` binary against it, and compares what the server saw with what
+//! throng reported. See tests/README.md.
+
+mod bad_input;
+mod failures;
+mod guests;
+mod harness;
+mod interrupt;
+mod nginx;
+mod scenarios;
+mod server;
+mod workload;

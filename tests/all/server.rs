@@ -1,0 +1,96 @@
+//! A target server for the tests, in the test process, on 127.0.0.1: it
+//! counts every request it receives by path, and answers as the path says:
+//! `/delay/<ms>` after that many milliseconds, `/status/<code>` with that
+//! status, anything else 200 `ok` at once.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::{StatusCode, Uri};
+
+type Counts = Arc<Mutex<HashMap<String, u64>>>;
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    counts: Counts,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl TestServer {
+    pub fn start() -> Self {
+        let counts: Counts = Arc::default();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let (shutdown_tx, shutdown_rx) = tokio::sync::oneshot::channel::<()>();
+        let seen = counts.clone();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("test server runtime");
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("bind loopback");
+                ready_tx.send(listener.local_addr().unwrap()).unwrap();
+                let app = Router::new().fallback(move |uri: Uri| answer(seen.clone(), uri));
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(async {
+                        let _ = shutdown_rx.await;
+                    })
+                    .await
+                    .expect("serve");
+            });
+        });
+        let addr = ready_rx.recv().expect("server started");
+        Self {
+            addr,
+            counts,
+            shutdown: Some(shutdown_tx),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Requests received for `path`.
+    pub fn count(&self, path: &str) -> u64 {
+        self.counts.lock().unwrap().get(path).copied().unwrap_or(0)
+    }
+
+    /// Requests received in all.
+    pub fn total(&self) -> u64 {
+        self.counts.lock().unwrap().values().sum()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+}
+
+async fn answer(counts: Counts, uri: Uri) -> (StatusCode, &'static str) {
+    let path = uri.path().to_owned();
+    *counts.lock().unwrap().entry(path.clone()).or_default() += 1;
+    if let Some(ms) = path.strip_prefix("/delay/").and_then(|ms| ms.parse().ok()) {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        return (StatusCode::OK, "ok");
+    }
+    if let Some(code) = path
+        .strip_prefix("/status/")
+        .and_then(|code| code.parse().ok())
+    {
+        return (
+            StatusCode::from_u16(code).unwrap_or(StatusCode::IM_A_TEAPOT),
+            "as asked",
+        );
+    }
+    (StatusCode::OK, "ok")
+}

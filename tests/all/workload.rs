@@ -1,0 +1,102 @@
+//! The closed model against the test server: counts, weights, latency.
+
+use crate::harness::{as_f64, as_u64, fixture, run};
+use crate::server::TestServer;
+
+#[test]
+fn counts_match_what_the_server_received() {
+    let server = TestServer::start();
+    let scenario = fixture("fetch");
+    let run = run(&[
+        "run",
+        scenario.to_str().unwrap(),
+        "--host",
+        &server.url(),
+        "-u",
+        "20",
+        "-r",
+        "20",
+        "-t",
+        "10s",
+        "--var",
+        "wait_ms=50",
+    ]);
+    assert_eq!(run.code, 0, "stderr:\n{}", run.stderr);
+    let row = run.request("/");
+    let reported = as_u64(&row["count"]);
+    assert!(
+        reported > 1000,
+        "20 users for 10 s sent only {reported} requests"
+    );
+    assert_eq!(
+        reported,
+        server.count("/"),
+        "throng and the server disagree"
+    );
+    assert_eq!(as_u64(&row["failures"]), 0);
+    assert_eq!(run.results.as_ref().unwrap()["schema_version"], 1);
+}
+
+#[test]
+fn tasks_are_picked_by_weight() {
+    let server = TestServer::start();
+    let scenario = fixture("mix");
+    let run = run(&[
+        "run",
+        scenario.to_str().unwrap(),
+        "--host",
+        &server.url(),
+        "-u",
+        "4",
+        "-t",
+        "4s",
+    ]);
+    assert_eq!(run.code, 0, "stderr:\n{}", run.stderr);
+    let counts = [
+        run.task_count("five"),
+        run.task_count("two"),
+        run.task_count("one"),
+    ];
+    let total: u64 = counts.iter().sum();
+    assert!(total >= 2000, "only {total} tasks ran: {counts:?}");
+    for (count, expected) in counts.iter().zip([0.625, 0.25, 0.125]) {
+        let share = *count as f64 / total as f64;
+        assert!(
+            (share - expected).abs() <= 0.03,
+            "share {share:.3} is not within 3 points of {expected}: {counts:?}"
+        );
+    }
+    assert_eq!(run.task_count("five"), server.count("/five"));
+}
+
+#[test]
+fn latency_matches_the_delay_the_server_injected() {
+    let server = TestServer::start();
+    let scenario = fixture("fetch");
+    let run = run(&[
+        "run",
+        scenario.to_str().unwrap(),
+        "--host",
+        &server.url(),
+        "-u",
+        "5",
+        "-t",
+        "5s",
+        "--var",
+        "path=/delay/100",
+        "--var",
+        "name=delayed",
+    ]);
+    assert_eq!(run.code, 0, "stderr:\n{}", run.stderr);
+    let latency = &run.request("delayed")["latency_ms"];
+    let (min, p50) = (as_f64(&latency["min"]), as_f64(&latency["p50"]));
+    assert!(
+        min >= 100.0,
+        "a sample of {min} ms is below the server's 100 ms delay"
+    );
+    assert!(
+        (100.0..=110.0).contains(&p50),
+        "p50 {p50} ms is not within 100-110 ms"
+    );
+    assert!(as_u64(&run.request("delayed")["count"]) >= 100);
+}
