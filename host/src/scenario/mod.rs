@@ -1,6 +1,6 @@
 //! Scenarios: load a component from a `.wasm` file or build it from a crate
-//! folder ([`load`]), compile it with a cache ([`compile`]), and ask it what
-//! it is ([`describe`]).
+//! folder ([`load()`]), compile it with a cache ([`compile()`]), and ask it what
+//! it is ([`describe()`]).
 
 mod compile;
 mod describe;
