@@ -16,7 +16,7 @@ use crate::schedule::WaitTime;
 /// (Ctrl-C or SIGTERM; results are still printed and written); 1 on any
 /// other error.
 #[derive(Debug, Parser)]
-#[command(name = "throng", version, about, long_about)]
+#[command(name = "throng", version, about, long_about, args_override_self = true)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -3,7 +3,7 @@
 //! lines of nginx's access log.
 
 use std::path::Path;
-use std::process::{Child, Command};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::harness::{as_u64, closed_port, fixture, run};
@@ -15,8 +15,11 @@ struct Nginx {
 }
 
 impl Drop for Nginx {
+    /// SIGQUIT makes the master stop its workers too; SIGKILL would leave
+    /// them running.
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-QUIT", &pid]).status();
         let _ = self.child.wait();
     }
 }
@@ -40,6 +43,9 @@ fn start_nginx(dir: &Path, port: u16) -> Nginx {
         .arg(dir.join("nginx.conf"))
         .arg("-p")
         .arg(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let nginx = Nginx { child };

@@ -1,5 +1,6 @@
-//! The guest's stdout and stderr: each line goes to the log, tagged with the
-//! user, and the last few stderr lines are kept so that a trap caused by a
+//! The guest's stdout and stderr: each distinct line goes to the log once,
+//! tagged with the user (repeats only at debug level, so a panic in every
+//! task does not flood the log), and the last few stderr lines are kept so that a trap caused by a
 //! panic can name the panic's message.
 
 use std::io;
@@ -10,11 +11,14 @@ use std::task::{Context, Poll};
 use tokio::io::AsyncWrite;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 
+use super::vu::RunContext;
+
 /// The most stderr kept, in bytes: a panic's location and message.
 const TAIL: usize = 400;
 
 #[derive(Clone)]
 pub struct GuestOutput {
+    run: Arc<RunContext>,
     user: u32,
     stream: &'static str,
     /// The last lines written to stderr, shared with the user's state.
@@ -22,8 +26,18 @@ pub struct GuestOutput {
 }
 
 impl GuestOutput {
-    pub fn new(user: u32, stream: &'static str, tail: Arc<Mutex<String>>) -> Self {
-        Self { user, stream, tail }
+    pub fn new(
+        run: Arc<RunContext>,
+        user: u32,
+        stream: &'static str,
+        tail: Arc<Mutex<String>>,
+    ) -> Self {
+        Self {
+            run,
+            user,
+            stream,
+            tail,
+        }
     }
 }
 
@@ -46,10 +60,17 @@ impl AsyncWrite for GuestOutput {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let text = String::from_utf8_lossy(buf);
-        for line in text.lines().filter(|line| !line.trim().is_empty()) {
-            tracing::info!(vu = self.user, stream = self.stream, "{line}");
-            // Rust's panic hook ends with a hint that says nothing here.
-            if self.stream == "stderr" && !line.starts_with("note: run with `RUST_BACKTRACE") {
+        // Rust's panic hook ends with a hint that says nothing here.
+        let useful = |line: &&str| {
+            !line.trim().is_empty() && !line.starts_with("note: run with `RUST_BACKTRACE")
+        };
+        for line in text.lines().filter(useful) {
+            if self.run.first_output(line) {
+                tracing::info!(vu = self.user, stream = self.stream, "{line}");
+            } else {
+                tracing::debug!(vu = self.user, stream = self.stream, "{line}");
+            }
+            if self.stream == "stderr" {
                 let mut tail = self
                     .tail
                     .lock()

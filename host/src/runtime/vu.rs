@@ -36,6 +36,15 @@ pub struct RunContext {
     pub active_users: AtomicU32,
     /// Trap messages already logged with their backtrace.
     logged_traps: Mutex<HashSet<String>>,
+    /// Lines of guest output already logged.
+    logged_output: Mutex<HashSet<String>>,
+}
+
+/// Remembers up to 1,000 distinct texts; past that, everything counts as
+/// seen, so a guest cannot grow the set without bound.
+fn first_time(seen: &Mutex<HashSet<String>>, text: &str) -> bool {
+    let mut seen = seen.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    !seen.contains(text) && seen.len() < 1000 && seen.insert(text.to_owned())
 }
 
 impl RunContext {
@@ -57,6 +66,7 @@ impl RunContext {
             started: Instant::now(),
             active_users: AtomicU32::new(0),
             logged_traps: Mutex::new(HashSet::new()),
+            logged_output: Mutex::new(HashSet::new()),
         }
     }
 
@@ -72,13 +82,14 @@ impl RunContext {
         }
     }
 
-    /// True the first time a message is seen.
+    /// True the first time a trap message is seen.
     fn first_trap(&self, message: &str) -> bool {
-        let mut logged = self
-            .logged_traps
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        logged.len() < 1000 && logged.insert(message.to_owned())
+        first_time(&self.logged_traps, message)
+    }
+
+    /// True the first time the guests write this line.
+    pub(crate) fn first_output(&self, line: &str) -> bool {
+        first_time(&self.logged_output, line)
     }
 }
 
@@ -108,11 +119,17 @@ impl VuState {
         let stderr_tail = Arc::new(Mutex::new(String::new()));
         let wasi = WasiCtxBuilder::new()
             .stdout(GuestOutput::new(
+                run.clone(),
                 user_id,
                 "stdout",
                 Arc::new(Mutex::new(String::new())),
             ))
-            .stderr(GuestOutput::new(user_id, "stderr", stderr_tail.clone()))
+            .stderr(GuestOutput::new(
+                run.clone(),
+                user_id,
+                "stderr",
+                stderr_tail.clone(),
+            ))
             .build();
         Self {
             wasi,
@@ -292,7 +309,10 @@ impl Vu {
             message = format!("{message}; the guest wrote: {tail}");
         }
         if state.run.first_trap(&message) {
-            tracing::warn!(vu = state.user_id, call = ?call, error = ?error, "guest trapped");
+            let backtrace = error
+                .downcast_ref::<wasmtime::WasmBacktrace>()
+                .map_or_else(|| "(none)".to_owned(), ToString::to_string);
+            tracing::warn!(vu = state.user_id, call = ?call, trap = %message, "guest trapped; {backtrace}");
         }
         CallOutcome::Trapped {
             kind: ErrorKind::Trap,
