@@ -27,17 +27,33 @@ setup() {
 
 # Starts nginx in the foreground of a background job, with its own config
 # in folder $1 on 127.0.0.1:$2, serving `/` and `/about`. Prints its pid.
+# An optional $3 sets worker_connections (default 4096) and raises the
+# worker's open-file limit to twice that, or to the hard limit if lower.
 start_nginx() {
-    local dir="$1" port="$2"
+    local dir="$1" port="$2" connections="${3:-4096}" rlimit=""
+    if [ -n "${3:-}" ]; then
+        local files=$((2 * connections)) hard
+        hard="$(ulimit -Hn)"
+        [ "$hard" = unlimited ] || [ "$files" -le "$hard" ] || files="$hard"
+        rlimit="worker_rlimit_nofile $files;"
+    fi
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+        echo "port $port on 127.0.0.1 is already in use; choose another" >&2
+        return 1
+    fi
     mkdir -p "$dir/www"
     echo "hello from nginx" >"$dir/www/index.html"
     echo "about this stand-in" >"$dir/www/about"
+    # Workers run as an unprivileged user when started as root.
+    chmod 755 "$dir" "$dir/www"
+    chmod 644 "$dir/www/index.html" "$dir/www/about"
     cat >"$dir/nginx.conf" <<CONF
 daemon off;
 worker_processes 1;
+$rlimit
 pid $dir/nginx.pid;
 error_log $dir/error.log;
-events { worker_connections 4096; }
+events { worker_connections $connections; }
 http {
   access_log $dir/access.log;
   client_body_temp_path $dir/body;
@@ -51,9 +67,14 @@ http {
   }
 }
 CONF
-    /usr/sbin/nginx -c "$dir/nginx.conf" -p "$dir" &
+    # nginx must not hold the caller's stdout: callers read the pid from it.
+    /usr/sbin/nginx -c "$dir/nginx.conf" -p "$dir" </dev/null >"$dir/nginx.out" 2>&1 &
     local pid=$!
     for _ in $(seq 100); do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            echo "nginx did not start: $(cat "$dir/nginx.out" "$dir/error.log" 2>/dev/null)" >&2
+            return 1
+        fi
         if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
             echo "$pid"
             return
@@ -62,4 +83,15 @@ CONF
     done
     echo "nginx did not start; see $dir/error.log" >&2
     return 1
+}
+
+# Stops the nginx that start_nginx started (SIGQUIT stops its workers too)
+# and waits until it is gone.
+stop_nginx() {
+    local pid="$1"
+    kill -QUIT "$pid" 2>/dev/null || return 0
+    for _ in $(seq 100); do
+        kill -0 "$pid" 2>/dev/null || return 0
+        sleep 0.05
+    done
 }

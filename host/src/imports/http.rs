@@ -47,8 +47,10 @@ impl Host for VuState {
         self.touch();
         let run = self.run.clone();
         let name = request.name.clone().unwrap_or_else(|| request.url.clone());
-        let url = match resolve(&run.http, &request.url) {
-            Ok(url) => url,
+        let built = resolve(&run.http, &request.url)
+            .and_then(|url| build(&self.client, &request, url).map_err(Unresolved::Invalid));
+        let built = match built {
+            Ok(built) => built,
             Err(Unresolved::NoHost) => {
                 let message = format!(
                     "request `{} {}` uses a relative URL, but the run has no `--host`",
@@ -58,26 +60,9 @@ impl Host for VuState {
                 return Err(Error::Invalid(message));
             }
             Err(Unresolved::Invalid(message)) => {
-                run.stats.record_request(
-                    &name,
-                    &request.method,
-                    None,
-                    0,
-                    Some((ErrorKind::Invalid, &message)),
-                );
-                return Err(Error::Invalid(message));
-            }
-        };
-        let built = match build(&self.client, &request, url) {
-            Ok(built) => built,
-            Err(message) => {
-                run.stats.record_request(
-                    &name,
-                    &request.method,
-                    None,
-                    0,
-                    Some((ErrorKind::Invalid, &message)),
-                );
+                let failure = Some((ErrorKind::Invalid, message.as_str()));
+                run.stats
+                    .record_request(&name, &request.method, None, 0, failure);
                 return Err(Error::Invalid(message));
             }
         };
