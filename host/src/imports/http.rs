@@ -77,8 +77,17 @@ impl Host for VuState {
             done: false,
         };
         let started = Instant::now();
-        let result =
-            tokio::time::timeout(timeout, exchange(&self.client, built, run.http.max_body)).await;
+        // The exchange runs as its own task: polled from the guest's fiber,
+        // reqwest's deep futures would keep that much more of every user's
+        // fiber stack resident.
+        let exchange = tokio::spawn(tokio::time::timeout(
+            timeout,
+            exchange(self.client.clone(), built, run.http.max_body),
+        ));
+        let result = match AbortOnDrop(exchange).join().await {
+            Some(result) => result,
+            None => Ok(Err(Failed::Panicked)),
+        };
         let elapsed = started.elapsed();
         flight.done = true;
 
@@ -179,12 +188,15 @@ fn build(
 
 enum Failed {
     Transport(reqwest::Error),
+    /// The exchange's task panicked: a bug in the HTTP stack, reported as
+    /// a transport failure rather than taking the user down.
+    Panicked,
     TooLarge(u64),
     Timeout(Duration),
 }
 
 async fn exchange(
-    client: &reqwest::Client,
+    client: reqwest::Client,
     request: reqwest::Request,
     max_body: u64,
 ) -> Result<Response, Failed> {
@@ -227,6 +239,12 @@ impl Failed {
                 return (
                     ErrorKind::Timeout,
                     Error::Timeout(format!("no complete response within {limit:?}")),
+                );
+            }
+            Failed::Panicked => {
+                return (
+                    ErrorKind::Transport,
+                    Error::Other("the HTTP exchange panicked".to_owned()),
                 );
             }
             Failed::Transport(err) => err,
@@ -305,6 +323,23 @@ fn io_error_kind(err: &(dyn std::error::Error + 'static)) -> Option<std::io::Err
         current = err.source();
     }
     None
+}
+
+/// Ends the exchange's task when the guest's call is dropped (the run's
+/// stop timeout ran out), so no request outlives its user.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> AbortOnDrop<T> {
+    /// The task's output, or `None` if it panicked.
+    async fn join(mut self) -> Option<T> {
+        (&mut self.0).await.ok()
+    }
+}
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Counts a request that was still in flight when the run's stop timeout
