@@ -143,7 +143,8 @@ enum Unresolved {
 
 /// Turns the guest's URL into an absolute one the run allows.
 fn resolve(http: &HttpConfig, text: &str) -> Result<Url, Unresolved> {
-    let url = match Url::parse(text) {
+    let joined = http.host.as_ref().and_then(|host| join_path(host, text));
+    let url = match joined.map_or_else(|| Url::parse(text), Ok) {
         Ok(url) => url,
         Err(url::ParseError::RelativeUrlWithoutBase) => match &http.host {
             Some(host) => host
@@ -165,6 +166,29 @@ fn resolve(http: &HttpConfig, text: &str) -> Result<Url, Unresolved> {
         )));
     }
     Ok(url)
+}
+
+/// Joins an absolute path (`/rooms/7?page=2`), the usual relative URL, to
+/// the base by setting its parts. The same as `Url::join`, without parsing
+/// the base's host again: url runs IDNA on every host it parses, which cost
+/// a few percent of the CPU of a request.
+fn join_path(base: &Url, text: &str) -> Option<Url> {
+    if !text.starts_with('/') || text.starts_with("//") || text.starts_with("/\\") {
+        return None;
+    }
+    let (rest, fragment) = match text.split_once('#') {
+        Some((rest, fragment)) => (rest, Some(fragment)),
+        None => (text, None),
+    };
+    let (path, query) = match rest.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (rest, None),
+    };
+    let mut url = base.clone();
+    url.set_path(path);
+    url.set_query(query);
+    url.set_fragment(fragment);
+    Some(url)
 }
 
 fn build(
@@ -382,6 +406,26 @@ mod tests {
         let http = config(Some("http://127.0.0.1:8080"), &[]);
         let url = resolve(&http, "/api/rooms?page=2").ok().unwrap();
         assert_eq!(url.as_str(), "http://127.0.0.1:8080/api/rooms?page=2");
+    }
+
+    #[test]
+    fn joining_a_path_agrees_with_the_url_parser() {
+        let base = Url::parse("http://127.0.0.1:8080/base/").unwrap();
+        for text in [
+            "/",
+            "/a/b?c=d&e=f",
+            "/a/../b/./c",
+            "/with space/ünïcode?q=ä b",
+            "/%20encoded%2Fpath?x=%41",
+            "/path?#frag",
+            "/p#f?not-a-query",
+            "/?",
+        ] {
+            let fast = join_path(&base, text).unwrap();
+            assert_eq!(fast, base.join(text).unwrap(), "`{text}`");
+        }
+        assert!(join_path(&base, "//other.host/").is_none());
+        assert!(join_path(&base, "relative").is_none());
     }
 
     #[test]
