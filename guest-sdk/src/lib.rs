@@ -126,7 +126,21 @@ impl std::fmt::Display for Error {
                 method,
                 url,
                 source,
-            } => write!(f, "{method} {url}: {source}"),
+            } => {
+                write!(f, "{method} {url}: ")?;
+                match source {
+                    http::HttpError::Invalid(m) => write!(f, "invalid request: {m}"),
+                    http::HttpError::Dns(m) => write!(f, "dns: {m}"),
+                    http::HttpError::Connect(m) => write!(f, "connect: {m}"),
+                    http::HttpError::Tls(m) => write!(f, "tls: {m}"),
+                    http::HttpError::Timeout(m) => write!(f, "timeout: {m}"),
+                    http::HttpError::Reset(m) => write!(f, "reset: {m}"),
+                    http::HttpError::BodyTooLarge(limit) => {
+                        write!(f, "body larger than {limit} bytes")
+                    }
+                    http::HttpError::Other(m) => f.write_str(m),
+                }
+            }
             Error::Status { status, url } => write!(f, "status {status} from {url}"),
             Error::Json(message) => write!(f, "json: {message}"),
             Error::Message(message) => f.write_str(message),

@@ -84,6 +84,15 @@ async fn describe(
 
 async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let config = RunConfig::from_args(args)?;
+    // Find an unwritable results file before the run, not after it.
+    if let Some(path) = &config.json {
+        std::fs::File::create(path).map_err(|err| {
+            BadInput(format!(
+                "cannot write results to `{}`: {err}",
+                path.display()
+            ))
+        })?;
+    }
     let source = scenario::load(&config.scenario)?;
     let options = EngineOptions {
         max_memory: config.max_memory,
@@ -152,9 +161,6 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .context("failed to watch for Ctrl-C")?;
     live.abort();
     report::console::end_live();
-    if let Outcome::Misconfigured(message) = outcome {
-        return Err(BadInput(message).into());
-    }
 
     let snapshot = stats.snapshot();
     let info = RunInfo {
@@ -169,13 +175,19 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         outcome: match outcome {
             Outcome::Completed => "completed",
             Outcome::Interrupted { forced: false } => "interrupted",
-            _ => "aborted",
+            Outcome::Interrupted { forced: true } => "aborted",
+            Outcome::Misconfigured(_) => "misconfigured",
         },
     };
     print!("{}", report::console::summary(&info, &snapshot));
     if let Some(path) = &config.json {
         report::json::write(path, &info, &snapshot)?;
         println!("results written to {}", path.display());
+    }
+    // A guest revealed a configuration mistake: the results so far are
+    // shown, and the run ends as bad input.
+    if let Outcome::Misconfigured(message) = outcome {
+        return Err(BadInput(message).into());
     }
     Ok(ExitCode::from(match outcome {
         Outcome::Completed => EXIT_OK,

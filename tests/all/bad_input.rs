@@ -101,6 +101,9 @@ fn a_relative_url_without_host() {
         stderr.contains("request `GET /` uses a relative URL, but the run has no `--host`"),
         "{stderr}"
     );
+    // Found while running: what ran so far is still summarised.
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("misconfigured"), "{stdout}");
 }
 
 #[test]
@@ -138,4 +141,17 @@ fn unknown_flags_and_bad_values() {
         "lower bound is above the upper one",
     );
     refused(&["run", path, "--var", "novalue"], "is not `key=value`");
+}
+
+#[test]
+fn an_unwritable_results_file() {
+    refused(
+        &[
+            "run",
+            fixture("fetch").to_str().unwrap(),
+            "--json",
+            "/nonexistent/dir/results.json",
+        ],
+        "cannot write results to `/nonexistent/dir/results.json`",
+    );
 }

@@ -48,6 +48,13 @@ fn misbehaving_guests_fail_their_tasks_and_others_keep_their_pace() {
         spins >= 2,
         "spinning tasks fail on their CPU budget ({spins})"
     );
+    // The budget is wall time since the guest last called the host: a
+    // spinner, throttled while it spins, still fails after about 200 ms.
+    let longest = crate::harness::as_f64(&run.task("work")["duration_ms"]["max"]);
+    assert!(
+        longest < 1000.0,
+        "a spinning task ran {longest} ms on a 200 ms budget"
+    );
     assert!(
         unruly >= 0.8 * baseline,
         "behaving users slowed from {baseline:.1} to {unruly:.1} tasks each"

@@ -78,6 +78,14 @@ impl Run {
             .unwrap_or_else(|| panic!("no request `{name}` in the results:\n{}", self.stdout))
     }
 
+    /// The row of task `name` in the results.
+    pub fn task(&self, name: &str) -> &Value {
+        self.rows("tasks")
+            .iter()
+            .find(|row| row["name"] == name)
+            .unwrap_or_else(|| panic!("no task `{name}` in the results:\n{}", self.stdout))
+    }
+
     /// The run count of task `name`, 0 when it never ran.
     pub fn task_count(&self, name: &str) -> u64 {
         self.rows("tasks")

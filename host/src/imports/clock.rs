@@ -20,5 +20,6 @@ impl Host for VuState {
             () = tokio::time::sleep(Duration::from_nanos(duration_ns)) => {}
             _ = phase.wait_for(|phase| *phase != Phase::Running) => {}
         }
+        self.touch();
     }
 }

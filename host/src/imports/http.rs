@@ -90,6 +90,7 @@ impl Host for VuState {
         };
         let elapsed = started.elapsed();
         flight.done = true;
+        self.touch();
 
         let result = match result {
             Ok(result) => result,

@@ -90,23 +90,22 @@ pub fn summary(info: &RunInfo, snapshot: &Snapshot) -> String {
         .iter()
         .map(|(name, method, stats)| (name.as_str(), method.as_str(), stats));
     for (name, method, stats) in rows.chain(std::iter::once(("Total", "", &total))) {
-        let s = stats.latency.summary();
-        requests.row(vec![
+        let mut row = vec![
             name.to_owned(),
             method.to_owned(),
             stats.count.to_string(),
             fails(stats.failures, stats.count),
             format!("{:.1}", snapshot.rate(stats.count)),
-            latency(s.min),
-            latency(s.mean),
-            latency(s.p50),
-            latency(s.p90),
-            latency(s.p95),
-            latency(s.p99),
-            latency(s.p999),
-            latency(s.max),
-            bytes(stats.bytes),
-        ]);
+        ];
+        match stats.latency.summary_if_any() {
+            Some(s) => {
+                row.extend([s.min, s.mean, s.p50, s.p90, s.p95, s.p99, s.p999, s.max].map(latency))
+            }
+            // Requests cut at the stop are counted but have no time.
+            None => row.extend(std::iter::repeat_n("-".to_owned(), 8)),
+        }
+        row.push(bytes(stats.bytes));
+        requests.row(row);
     }
     let _ = writeln!(out, "\n{}", requests.render("latencies in ms"));
 

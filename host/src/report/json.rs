@@ -54,7 +54,8 @@ struct RequestJson {
     failures: u64,
     rps: f64,
     bytes: u64,
-    latency_ms: Summary,
+    /// `None` when no request under this name got as far as being timed.
+    latency_ms: Option<Summary>,
     /// Microseconds, HdrHistogram V2 deflate, base64.
     histogram: String,
 }
@@ -99,7 +100,7 @@ fn request(name: &str, method: &str, stats: &RequestStats, snapshot: &Snapshot) 
         failures: stats.failures,
         rps: snapshot.rate(stats.count),
         bytes: stats.bytes,
-        latency_ms: stats.latency.summary(),
+        latency_ms: stats.latency.summary_if_any(),
         histogram: stats.latency.encode(),
     }
 }

@@ -103,6 +103,9 @@ pub struct VuState {
     pub(crate) iteration: u64,
     /// Epoch ticks the guest has run since it last called the host.
     spin_ticks: u32,
+    /// When the guest last called (or returned from) the host: the start of
+    /// its current stretch of computing.
+    computing_since: Instant,
     stderr_tail: Arc<Mutex<String>>,
     /// Set while describing: counts the memories and tables instantiation
     /// creates.
@@ -139,6 +142,7 @@ impl VuState {
             user_id,
             iteration,
             spin_ticks: 0,
+            computing_since: Instant::now(),
             stderr_tail,
             footprint: None,
         }
@@ -156,6 +160,7 @@ impl VuState {
     /// Every import calls this: the guest is not spinning.
     pub(crate) fn touch(&mut self) {
         self.spin_ticks = 0;
+        self.computing_since = Instant::now();
     }
 }
 
@@ -200,7 +205,8 @@ impl WasiView for VuState {
     }
 }
 
-/// The guest ran past its CPU budget without calling the host.
+/// The guest computed for longer than its budget since it last called the
+/// host (wall time, so a throttled spinner fails on time too).
 #[derive(Debug, thiserror::Error)]
 #[error("computed for more than {budget:?} without calling the host")]
 struct CpuBudgetExceeded {
@@ -238,13 +244,12 @@ pub struct Vu {
 impl Vu {
     /// Instantiates the scenario for one user.
     pub async fn new(pre: &ScenarioPre<VuState>, state: VuState) -> wasmtime::Result<Self> {
-        let budget_ticks = budget_ticks(state.run.cpu_budget);
         let mut store = Store::new(pre.engine(), state);
         store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(move |mut ctx| {
+        store.epoch_deadline_callback(|mut ctx| {
             let state = ctx.data_mut();
             state.spin_ticks += 1;
-            if state.spin_ticks > budget_ticks {
+            if state.computing_since.elapsed() > state.run.cpu_budget {
                 return Err(wasmtime::Error::new(CpuBudgetExceeded {
                     budget: state.run.cpu_budget,
                 }));
@@ -263,12 +268,13 @@ impl Vu {
     }
 
     pub async fn describe(&mut self) -> wasmtime::Result<super::bindings::Description> {
+        self.store.data_mut().touch();
         self.store.set_epoch_deadline(1);
         self.guest.call_describe(&mut self.store).await
     }
 
     pub async fn call(&mut self, call: Call<'_>) -> CallOutcome {
-        self.store.data_mut().spin_ticks = 0;
+        self.store.data_mut().touch();
         self.store
             .data()
             .stderr_tail
@@ -335,11 +341,6 @@ fn yield_after_ticks(ticks: u32) -> UpdateDeadline {
     UpdateDeadline::YieldCustom(1, Box::pin(tokio::time::sleep(pause)))
 }
 
-fn budget_ticks(budget: Duration) -> u32 {
-    let ticks = budget.as_nanos() / EPOCH_TICK.as_nanos();
-    u32::try_from(ticks.max(1)).unwrap_or(u32::MAX)
-}
-
 fn first_line(text: &str) -> String {
     text.lines().next().unwrap_or_default().to_owned()
 }
@@ -348,9 +349,12 @@ fn first_line(text: &str) -> String {
 mod tests {
     use super::*;
 
-    #[test]
-    fn budget_is_counted_in_ticks() {
-        assert_eq!(budget_ticks(Duration::from_secs(1)), 100);
-        assert_eq!(budget_ticks(Duration::from_millis(1)), 1);
+    #[tokio::test]
+    async fn a_guest_first_yields_then_sleeps_longer_each_tick() {
+        assert!(matches!(yield_after_ticks(1), UpdateDeadline::Yield(1)));
+        assert!(matches!(
+            yield_after_ticks(2),
+            UpdateDeadline::YieldCustom(1, _)
+        ));
     }
 }

@@ -55,6 +55,15 @@ impl Samples {
         self.histogram.len()
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.histogram.is_empty()
+    }
+
+    /// The summary, or `None` when nothing was recorded.
+    pub fn summary_if_any(&self) -> Option<Summary> {
+        (!self.is_empty()).then(|| self.summary())
+    }
+
     pub fn add(&mut self, other: &Samples) {
         self.histogram
             .add(&other.histogram)
@@ -79,7 +88,8 @@ impl Samples {
         }
         Summary {
             min: self.histogram.min() as f64 / 1000.0,
-            mean: self.histogram.mean() / 1000.0,
+            // Samples are whole units: more digits in the mean are noise.
+            mean: self.histogram.mean().round() / 1000.0,
             p50: self.quantile(0.50),
             p90: self.quantile(0.90),
             p95: self.quantile(0.95),
