@@ -6,6 +6,7 @@ mod bad_input;
 mod failures;
 mod guests;
 mod harness;
+mod http;
 mod interrupt;
 mod nginx;
 mod scenarios;

@@ -1,7 +1,10 @@
 //! A target server for the tests, in the test process, on 127.0.0.1: it
 //! counts every request it receives by path, and answers as the path says:
 //! `/delay/<ms>` after that many milliseconds, `/status/<code>` with that
-//! status, anything else 200 `ok` at once.
+//! status, `/redirect/<path>` with a 302 to `/<path>`, `/away` with a 302 to
+//! another host, `/login` with a session cookie, `/needs-cookie` with 200
+//! only when that cookie comes back (401 otherwise), anything else 200 `ok`
+//! at once.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -9,7 +12,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
-use axum::http::{StatusCode, Uri};
+use axum::http::header::{COOKIE, LOCATION, SET_COOKIE};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
 
 type Counts = Arc<Mutex<HashMap<String, u64>>>;
 
@@ -36,7 +41,9 @@ impl TestServer {
                     .await
                     .expect("bind loopback");
                 ready_tx.send(listener.local_addr().unwrap()).unwrap();
-                let app = Router::new().fallback(move |uri: Uri| answer(seen.clone(), uri));
+                let app = Router::new().fallback(move |uri: Uri, headers: HeaderMap| {
+                    answer(seen.clone(), uri, headers)
+                });
                 axum::serve(listener, app)
                     .with_graceful_shutdown(async {
                         let _ = shutdown_rx.await;
@@ -76,21 +83,42 @@ impl Drop for TestServer {
     }
 }
 
-async fn answer(counts: Counts, uri: Uri) -> (StatusCode, &'static str) {
+async fn answer(counts: Counts, uri: Uri, headers: HeaderMap) -> Response {
     let path = uri.path().to_owned();
     *counts.lock().unwrap().entry(path.clone()).or_default() += 1;
     if let Some(ms) = path.strip_prefix("/delay/").and_then(|ms| ms.parse().ok()) {
         tokio::time::sleep(Duration::from_millis(ms)).await;
-        return (StatusCode::OK, "ok");
+        return (StatusCode::OK, "ok").into_response();
     }
     if let Some(code) = path
         .strip_prefix("/status/")
         .and_then(|code| code.parse().ok())
     {
-        return (
-            StatusCode::from_u16(code).unwrap_or(StatusCode::IM_A_TEAPOT),
-            "as asked",
-        );
+        let status = StatusCode::from_u16(code).unwrap_or(StatusCode::IM_A_TEAPOT);
+        return (status, "as asked").into_response();
     }
-    (StatusCode::OK, "ok")
+    if let Some(target) = path.strip_prefix("/redirect/") {
+        return (StatusCode::FOUND, [(LOCATION, format!("/{target}"))]).into_response();
+    }
+    match path.as_str() {
+        "/away" => (StatusCode::FOUND, [(LOCATION, "http://127.0.0.2:9/")]).into_response(),
+        "/login" => (
+            StatusCode::OK,
+            [(SET_COOKIE, "session=abc; Path=/")],
+            "welcome",
+        )
+            .into_response(),
+        "/needs-cookie" => {
+            let cookie = headers
+                .get(COOKIE)
+                .and_then(|value| value.to_str().ok())
+                .unwrap_or("");
+            if cookie.split("; ").any(|pair| pair == "session=abc") {
+                (StatusCode::OK, "known").into_response()
+            } else {
+                (StatusCode::UNAUTHORIZED, "who are you").into_response()
+            }
+        }
+        _ => (StatusCode::OK, "ok").into_response(),
+    }
 }

@@ -1,18 +1,25 @@
 //! `throng:scenario/http`: requests on behalf of one user, through that
-//! user's own reqwest client (its connections and cookie jar). The host
-//! times each exchange itself, from sending to the last byte of the body,
-//! and records it under the request's name.
+//! user's own [`Session`] (its connections and cookie jar). The host times
+//! each exchange itself, from sending to the last byte of the body, follows
+//! redirects itself (only to hosts the run allows), and records the
+//! exchange under the request's name.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use reqwest::cookie::{CookieStore, Jar};
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use reqwest::redirect::Policy;
 use url::Url;
 
 use crate::config::HttpConfig;
 use crate::runtime::VuState;
 use crate::runtime::bindings::throng::scenario::http::{Error, Host, Request, Response};
+use crate::runtime::vu::RunContext;
 use crate::stats::{ErrorKind, Stats};
+
+/// Redirects followed for one request before it fails.
+const MAX_REDIRECTS: usize = 10;
 
 /// Builds the TLS configuration once per run; every user's client shares it,
 /// so starting a user does not load the root certificates again.
@@ -29,28 +36,44 @@ pub fn tls_config() -> anyhow::Result<rustls::ClientConfig> {
     Ok(config)
 }
 
-/// One user's client: its own connection pool and cookie jar, like one
-/// browser session.
-pub fn client(tls: &rustls::ClientConfig) -> reqwest::Result<reqwest::Client> {
-    reqwest::Client::builder()
-        .use_preconfigured_tls(tls.clone())
-        .user_agent(concat!("throng/", env!("CARGO_PKG_VERSION")))
-        .cookie_store(true)
-        .gzip(true)
-        .redirect(Policy::limited(10))
-        .pool_max_idle_per_host(8)
-        .build()
+/// One user's HTTP state, like one browser session: a connection pool and
+/// a cookie jar.
+///
+/// Cookies and redirects are handled here rather than by reqwest's layers,
+/// which turned every request's URI back into a URL (twice) to consult the
+/// jar and the redirect policy; and a redirect must be checked against the
+/// hosts the run allows.
+#[derive(Clone)]
+pub struct Session {
+    client: reqwest::Client,
+    cookies: Arc<Jar>,
+}
+
+impl Session {
+    pub fn new(tls: &rustls::ClientConfig) -> reqwest::Result<Self> {
+        let client = reqwest::Client::builder()
+            .use_preconfigured_tls(tls.clone())
+            .user_agent(concat!("throng/", env!("CARGO_PKG_VERSION")))
+            .gzip(true)
+            .redirect(Policy::none())
+            .pool_max_idle_per_host(8)
+            .build()?;
+        Ok(Self {
+            client,
+            cookies: Arc::new(Jar::default()),
+        })
+    }
 }
 
 impl Host for VuState {
-    async fn send(&mut self, request: Request) -> Result<Response, Error> {
+    async fn send(&mut self, mut request: Request) -> Result<Response, Error> {
         self.touch();
         let run = self.run.clone();
-        let name = request.name.clone().unwrap_or_else(|| request.url.clone());
-        let built = resolve(&run.http, &request.url)
-            .and_then(|url| build(&self.client, &request, url).map_err(Unresolved::Invalid));
-        let built = match built {
-            Ok(built) => built,
+        let name = request.name.take().unwrap_or_else(|| request.url.clone());
+        let method = request.method.clone();
+        let expected_statuses = std::mem::take(&mut request.expected_statuses);
+        let url = match resolve(&run.http, &request.url) {
+            Ok(url) => url,
             Err(Unresolved::NoHost) => {
                 let message = format!(
                     "request `{} {}` uses a relative URL, but the run has no `--host`",
@@ -60,9 +83,8 @@ impl Host for VuState {
                 return Err(Error::Invalid(message));
             }
             Err(Unresolved::Invalid(message)) => {
-                let failure = Some((ErrorKind::Invalid, message.as_str()));
-                run.stats
-                    .record_request(&name, &request.method, None, 0, failure);
+                // Nothing was sent: a failure, not a request.
+                run.stats.record_unsent(&name, ErrorKind::Invalid, &message);
                 return Err(Error::Invalid(message));
             }
         };
@@ -73,7 +95,7 @@ impl Host for VuState {
         let mut flight = InFlight {
             stats: &run.stats,
             name: &name,
-            method: &request.method,
+            method: &method,
             done: false,
         };
         let started = Instant::now();
@@ -82,7 +104,7 @@ impl Host for VuState {
         // fiber stack resident.
         let exchange = tokio::spawn(tokio::time::timeout(
             timeout,
-            exchange(self.client.clone(), built, run.http.max_body),
+            exchange(self.http.clone(), run.clone(), request, url),
         ));
         let result = match AbortOnDrop(exchange).join().await {
             Some(result) => result,
@@ -99,38 +121,36 @@ impl Host for VuState {
         match result {
             Ok(response) => {
                 let status = response.status;
-                let failure =
-                    (status >= 400 && !request.expected_statuses.contains(&status)).then(|| {
-                        let reason = reqwest::StatusCode::from_u16(status)
-                            .ok()
-                            .and_then(|code| code.canonical_reason())
-                            .unwrap_or_default();
-                        (
-                            ErrorKind::of_status(status),
-                            format!("status {status} {reason}").trim_end().to_owned(),
-                        )
-                    });
+                let failure = (status >= 400 && !expected_statuses.contains(&status)).then(|| {
+                    let reason = reqwest::StatusCode::from_u16(status)
+                        .ok()
+                        .and_then(|code| code.canonical_reason())
+                        .unwrap_or_default();
+                    (
+                        ErrorKind::of_status(status),
+                        format!("status {status} {reason}").trim_end().to_owned(),
+                    )
+                });
                 let failure = failure
                     .as_ref()
                     .map(|(kind, message)| (*kind, message.as_str()));
                 let bytes = response.body.len() as u64;
                 run.stats
-                    .record_request(&name, &request.method, Some(elapsed), bytes, failure);
+                    .record_request(&name, &method, Some(elapsed), bytes, failure);
                 Ok(Response {
                     elapsed_us: u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
                     ..response
                 })
             }
+            Err(Failed::Unsent(message)) => {
+                run.stats.record_unsent(&name, ErrorKind::Invalid, &message);
+                Err(Error::Invalid(message))
+            }
             Err(failed) => {
                 let (kind, error) = failed.classify();
                 let message = error_message(&error);
-                run.stats.record_request(
-                    &name,
-                    &request.method,
-                    Some(elapsed),
-                    0,
-                    Some((kind, &message)),
-                );
+                run.stats
+                    .record_request(&name, &method, Some(elapsed), 0, Some((kind, &message)));
                 Err(error)
             }
         }
@@ -161,7 +181,11 @@ fn resolve(http: &HttpConfig, text: &str) -> Result<Url, Unresolved> {
         )));
     }
     if !http.allows(&url) {
-        let authority = url.host_str().unwrap_or_default();
+        let host = url.host_str().unwrap_or_default();
+        let authority = match url.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_owned(),
+        };
         return Err(Unresolved::Invalid(format!(
             "host `{authority}` is not allowed: aim `--host` at it or pass `--allow-host {authority}`"
         )));
@@ -212,32 +236,83 @@ fn build(
 }
 
 enum Failed {
+    /// The request could not be built: nothing was sent.
+    Unsent(String),
+    /// A redirect led to a host the run does not allow, or could not be
+    /// built.
+    Invalid(String),
     Transport(reqwest::Error),
     /// The exchange's task panicked: a bug in the HTTP stack, reported as
     /// a transport failure rather than taking the user down.
     Panicked,
+    TooManyRedirects,
     TooLarge(u64),
     Timeout(Duration),
 }
 
+/// Sends the request, following redirects, and reads the final body.
 async fn exchange(
-    client: reqwest::Client,
-    request: reqwest::Request,
-    max_body: u64,
+    session: Session,
+    run: Arc<RunContext>,
+    mut request: Request,
+    mut url: Url,
 ) -> Result<Response, Failed> {
-    let mut response = client.execute(request).await.map_err(Failed::Transport)?;
+    let mut response = None;
+    for hop in 0..=MAX_REDIRECTS {
+        let mut built = build(&session.client, &request, url.clone()).map_err(|message| {
+            if hop == 0 {
+                Failed::Unsent(message)
+            } else {
+                Failed::Invalid(message)
+            }
+        })?;
+        if let Some(cookies) = session.cookies.cookies(&url) {
+            built.headers_mut().insert(COOKIE, cookies);
+        }
+        let answer = session
+            .client
+            .execute(built)
+            .await
+            .map_err(Failed::Transport)?;
+        let mut set_cookies = answer.headers().get_all(SET_COOKIE).iter().peekable();
+        if set_cookies.peek().is_some() {
+            session.cookies.set_cookies(&mut set_cookies, &url);
+        }
+        let Some(next) = redirect_target(&answer, &url) else {
+            response = Some(answer);
+            break;
+        };
+        if !run.http.allows(&next) {
+            return Err(Failed::Invalid(format!(
+                "redirect to `{next}` is not allowed: aim `--host` at it or pass `--allow-host`"
+            )));
+        }
+        // As browsers do: 303, and 301 or 302 after a POST, turn into a GET
+        // without a body; 307 and 308 repeat the request as it was.
+        let status = answer.status().as_u16();
+        if status == 303 || (matches!(status, 301 | 302) && request.method == "POST") {
+            request.method = "GET".to_owned();
+            request.body = None;
+        }
+        url = next;
+    }
+    let Some(mut response) = response else {
+        return Err(Failed::TooManyRedirects);
+    };
+
     let status = response.status().as_u16();
     let headers = response
         .headers()
         .iter()
         .map(|(name, value)| {
-            (
-                name.to_string(),
-                String::from_utf8_lossy(value.as_bytes()).into_owned(),
-            )
+            let value = match value.to_str() {
+                Ok(text) => text.to_owned(),
+                Err(_) => String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            };
+            (name.as_str().to_owned(), value)
         })
         .collect();
-    let url = response.url().to_string();
+    let max_body = run.http.max_body;
     let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await.map_err(Failed::Transport)? {
         if (body.len() + chunk.len()) as u64 > max_body {
@@ -249,9 +324,18 @@ async fn exchange(
         status,
         headers,
         body,
-        url,
+        url: url.into(),
         elapsed_us: 0,
     })
+}
+
+/// Where a redirect response points, resolved against the URL it came from.
+fn redirect_target(response: &reqwest::Response, url: &Url) -> Option<Url> {
+    if !response.status().is_redirection() {
+        return None;
+    }
+    let location = response.headers().get(LOCATION)?.to_str().ok()?;
+    url.join(location).ok()
 }
 
 impl Failed {
@@ -265,6 +349,13 @@ impl Failed {
                     ErrorKind::Timeout,
                     Error::Timeout(format!("no complete response within {limit:?}")),
                 );
+            }
+            Failed::Unsent(message) | Failed::Invalid(message) => {
+                return (ErrorKind::Invalid, Error::Invalid(message));
+            }
+            Failed::TooManyRedirects => {
+                let message = format!("more than {MAX_REDIRECTS} redirects");
+                return (ErrorKind::Transport, Error::Other(message));
             }
             Failed::Panicked => {
                 return (

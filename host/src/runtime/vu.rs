@@ -98,7 +98,7 @@ pub struct VuState {
     wasi: WasiCtx,
     table: ResourceTable,
     pub(crate) run: Arc<RunContext>,
-    pub(crate) client: reqwest::Client,
+    pub(crate) http: crate::imports::http::Session,
     pub(crate) user_id: u32,
     pub(crate) iteration: u64,
     /// Epoch ticks the guest has run since it last called the host.
@@ -115,7 +115,7 @@ pub struct VuState {
 impl VuState {
     pub fn new(
         run: Arc<RunContext>,
-        client: reqwest::Client,
+        http: crate::imports::http::Session,
         user_id: u32,
         iteration: u64,
     ) -> Self {
@@ -138,7 +138,7 @@ impl VuState {
             wasi,
             table: ResourceTable::new(),
             run,
-            client,
+            http,
             user_id,
             iteration,
             spin_ticks: 0,

@@ -62,7 +62,8 @@ pub async fn describe(
         detail,
     };
     let tls = crate::imports::http::tls_config().map_err(|err| failed(err.to_string()))?;
-    let client = crate::imports::http::client(&tls).map_err(|err| failed(err.to_string()))?;
+    let session =
+        crate::imports::http::Session::new(&tls).map_err(|err| failed(err.to_string()))?;
     let (_phase, phase_rx) = tokio::sync::watch::channel(Phase::Running);
     let http = HttpConfig {
         host: None,
@@ -78,7 +79,7 @@ pub async fn describe(
         Duration::from_secs(10),
     ));
 
-    let mut state = VuState::new(run, client, 0, 0);
+    let mut state = VuState::new(run, session, 0, 0);
     state.measure_footprint();
     let mut vu = Vu::new(pre, state)
         .await

@@ -29,8 +29,8 @@ pub struct Users {
 
 impl Users {
     pub async fn live(self: Arc<Self>, id: u32) {
-        let client = match crate::imports::http::client(&self.tls) {
-            Ok(client) => client,
+        let session = match crate::imports::http::Session::new(&self.tls) {
+            Ok(session) => session,
             Err(err) => {
                 tracing::error!(vu = id, error = %err, "could not build the user's HTTP client");
                 return;
@@ -46,7 +46,7 @@ impl Users {
         while *phase.borrow() == Phase::Running {
             let current = match vu.as_mut() {
                 Some(current) => current,
-                None => match self.start(id, &client, iteration, &mut phase).await {
+                None => match self.start(id, &session, iteration, &mut phase).await {
                     Some(started) => vu.insert(started),
                     None => {
                         let pause = self.plan.wait.sample(&mut rng).max(RESTART_PAUSE);
@@ -81,12 +81,12 @@ impl Users {
     async fn start(
         &self,
         id: u32,
-        client: &reqwest::Client,
+        session: &crate::imports::http::Session,
         iteration: u64,
         phase: &mut watch::Receiver<Phase>,
     ) -> Option<Vu> {
         let started = Instant::now();
-        let state = VuState::new(self.run.clone(), client.clone(), id, iteration);
+        let state = VuState::new(self.run.clone(), session.clone(), id, iteration);
         let mut vu = match Vu::new(&self.pre, state).await {
             Ok(vu) => vu,
             Err(err) => {

@@ -172,6 +172,12 @@ impl Stats {
         }
     }
 
+    /// Records a request that could not be sent at all: a failure under
+    /// its name, but no request.
+    pub fn record_unsent(&self, name: &str, kind: ErrorKind, message: &str) {
+        self.lock().errors.record(name, kind, message);
+    }
+
     /// Records one run of a task (or of `on-start` / `on-stop`).
     pub fn record_task(&self, name: &str, elapsed: Duration, failure: Failure<'_>) {
         let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);

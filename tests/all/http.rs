@@ -1,0 +1,92 @@
+//! HTTP as a browser session: redirects followed (only to allowed hosts) and
+//! cookies kept per user.
+
+use crate::harness::{as_u64, fixture, run};
+use crate::server::TestServer;
+
+#[test]
+fn redirects_are_followed_and_counted_once() {
+    let server = TestServer::start();
+    let scenario = fixture("fetch");
+    let run = run(&[
+        "run",
+        scenario.to_str().unwrap(),
+        "--host",
+        &server.url(),
+        "-u",
+        "2",
+        "-t",
+        "2s",
+        "--var",
+        "path=/redirect/landing",
+        "--var",
+        "wait_ms=10",
+    ]);
+    assert_eq!(run.code, 0, "stderr:\n{}", run.stderr);
+    let row = run.request("/redirect/landing");
+    let count = as_u64(&row["count"]);
+    assert!(count > 10);
+    assert_eq!(as_u64(&row["failures"]), 0);
+    assert_eq!(count, server.count("/redirect/landing"));
+    assert_eq!(
+        count,
+        server.count("/landing"),
+        "each redirect was followed once"
+    );
+}
+
+#[test]
+fn redirects_to_hosts_the_run_does_not_allow_fail() {
+    let server = TestServer::start();
+    let scenario = fixture("fetch");
+    let run = run(&[
+        "run",
+        scenario.to_str().unwrap(),
+        "--host",
+        &server.url(),
+        "-u",
+        "1",
+        "-t",
+        "1s",
+        "--var",
+        "path=/away",
+        "--var",
+        "wait_ms=50",
+    ]);
+    assert_eq!(run.code, 0, "stderr:\n{}", run.stderr);
+    let count = as_u64(&run.request("/away")["count"]);
+    assert!(count > 0);
+    assert_eq!(count, server.count("/away"));
+    assert_eq!(run.errors("/away", "invalid"), count);
+    assert!(
+        run.stdout
+            .contains("redirect to `http://127.0.0.2:9/` is not allowed"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn cookies_are_kept_for_each_user() {
+    let server = TestServer::start();
+    let scenario = fixture("session");
+    let run = run(&[
+        "run",
+        scenario.to_str().unwrap(),
+        "--host",
+        &server.url(),
+        "-u",
+        "3",
+        "-t",
+        "2s",
+    ]);
+    assert_eq!(run.code, 0, "stderr:\n{}", run.stderr);
+    assert_eq!(server.count("/login"), 3);
+    let visits = as_u64(&run.request("/needs-cookie")["count"]);
+    assert!(visits > 10);
+    assert_eq!(
+        as_u64(&run.request("/needs-cookie")["failures"]),
+        0,
+        "the cookie came back"
+    );
+}
