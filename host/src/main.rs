@@ -208,7 +208,7 @@ async fn inspect(args: InspectArgs) -> anyhow::Result<ExitCode> {
     }
     println!(
         "file       {} ({} bytes)",
-        source.path.display(),
+        source.wasm.display(),
         source.bytes.len()
     );
     println!("wait       {}", description.wait);

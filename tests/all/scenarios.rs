@@ -45,6 +45,7 @@ fn compiled_code_is_cached_per_component() {
     let inspect = || {
         let output = throng()
             .env("THRONG_CACHE_DIR", cache.path())
+            .env("THRONG_LOG", "debug")
             .args(["inspect", scenario.to_str().unwrap()])
             .output()
             .unwrap();
@@ -62,4 +63,22 @@ fn compiled_code_is_cached_per_component() {
         second.contains("loaded compiled scenario from cache"),
         "{second}"
     );
+}
+
+#[test]
+fn errors_name_the_crate_folder_the_user_gave() {
+    fixture("misdescribed");
+    let folder = fixtures_dir().join("misdescribed");
+    let output = throng()
+        .args(["inspect", "--var", "flaw=no-tasks"])
+        .arg(&folder)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    let expected = format!(
+        "scenario `{}` describes itself wrongly: it has no tasks",
+        folder.display()
+    );
+    assert!(stderr.contains(&expected), "{stderr}");
 }

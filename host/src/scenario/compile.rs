@@ -51,7 +51,7 @@ pub fn compile(engine: &Engine, source: &Source) -> Result<Component, LoadError>
         // hash; wasmtime still checks its header before using it.
         match unsafe { Component::deserialize_file(engine, file) } {
             Ok(component) => {
-                tracing::info!(file = %file.display(), "loaded compiled scenario from cache");
+                tracing::debug!(file = %file.display(), "loaded compiled scenario from cache");
                 return Ok(component);
             }
             Err(err) => {
@@ -61,7 +61,7 @@ pub fn compile(engine: &Engine, source: &Source) -> Result<Component, LoadError>
     }
 
     let started = Instant::now();
-    tracing::info!(file = %source.path.display(), "compiling scenario (not in the cache yet)");
+    tracing::info!(file = %source.wasm.display(), "compiling scenario (not in the cache yet)");
     let compile_error = |err: wasmtime::Error| LoadError::Compile {
         path: source.path.clone(),
         source: anyhow::Error::msg(format!("{err:?}")),

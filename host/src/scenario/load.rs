@@ -11,8 +11,11 @@ use super::LoadError;
 /// A component's bytes and where they came from.
 #[derive(Debug, Clone)]
 pub struct Source {
-    /// The `.wasm` file, built or given.
+    /// What the user gave: a `.wasm` file or a crate folder. Messages name
+    /// this.
     pub path: PathBuf,
+    /// The `.wasm` file read: the one given, or the one cargo built.
+    pub wasm: PathBuf,
     pub bytes: Vec<u8>,
 }
 
@@ -31,7 +34,11 @@ pub fn load(path: &Path) -> Result<Source, LoadError> {
         source,
     })?;
     check_component(&wasm, &bytes)?;
-    Ok(Source { path: wasm, bytes })
+    Ok(Source {
+        path: path.to_owned(),
+        wasm,
+        bytes,
+    })
 }
 
 /// Tells a component from a core module by the header's version and layer
