@@ -1,29 +1,27 @@
 //! Each kind of failure lands in its own row, with the count the server (or
 //! the task counts) says it should have.
 
-use crate::harness::{as_u64, closed_port, fixture, run};
+use crate::harness::{as_u64, closed_port, run_ok};
 use crate::server::TestServer;
 
 #[test]
 fn failures_are_grouped_by_kind() {
     let server = TestServer::start();
-    let scenario = fixture("failures");
-    let port = closed_port().to_string();
-    let run = run(&[
-        "run",
-        scenario.to_str().unwrap(),
-        "--host",
+    let closed_port = format!("closed_port={}", closed_port());
+    let run = run_ok(
+        "failures",
         &server.url(),
-        "--allow-host",
-        "127.0.0.1",
-        "-u",
-        "4",
-        "-t",
-        "4s",
-        "--var",
-        &format!("closed_port={port}"),
-    ]);
-    assert_eq!(run.code, 0, "stderr:\n{}", run.stderr);
+        &[
+            "--allow-host",
+            "127.0.0.1",
+            "-u",
+            "4",
+            "-t",
+            "4s",
+            "--var",
+            &closed_port,
+        ],
+    );
 
     let refused = run.task_count("refused");
     assert!(refused > 0);

@@ -1,29 +1,16 @@
 //! Guests that trap while starting or spin forever fail their own work, not
 //! the run: the users that behave keep their throughput.
 
-use crate::harness::{fixture, run};
+use crate::harness::{Run, run_ok};
 use crate::server::TestServer;
 
-fn work_per_user(vars: &[&str], behaving: u64) -> (crate::harness::Run, f64) {
+fn work_per_user(vars: &[&str], behaving: u64) -> (Run, f64) {
     let server = TestServer::start();
-    let scenario = fixture("unruly");
-    let url = server.url();
-    let mut args = vec![
-        "run",
-        scenario.to_str().unwrap(),
-        "--host",
-        &url,
-        "-u",
-        "8",
-        "-t",
-        "5s",
-    ];
-    args.extend(["--cpu-budget", "200ms"]);
+    let mut args = vec!["-u", "8", "-t", "5s", "--cpu-budget", "200ms"];
     for var in vars {
         args.extend(["--var", var]);
     }
-    let run = run(&args);
-    assert_eq!(run.code, 0, "stderr:\n{}", run.stderr);
+    let run = run_ok("unruly", &server.url(), &args);
     let work = run.task_count("work") - run.errors("work", "cpu-budget");
     (run, work as f64 / behaving as f64)
 }

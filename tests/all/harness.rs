@@ -127,6 +127,17 @@ pub fn run(args: &[&str]) -> Run {
     finish(output, &json)
 }
 
+/// Runs fixture `name` against `host` with `args`, and checks that the run
+/// completed.
+pub fn run_ok(name: &str, host: &str, args: &[&str]) -> Run {
+    let scenario = fixture(name);
+    let mut all = vec!["run", scenario.to_str().unwrap(), "--host", host];
+    all.extend_from_slice(args);
+    let run = run(&all);
+    assert_eq!(run.code, 0, "stderr:\n{}", run.stderr);
+    run
+}
+
 pub fn finish(output: std::process::Output, json: &Path) -> Run {
     let results = std::fs::read_to_string(json)
         .ok()

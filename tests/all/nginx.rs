@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::harness::{as_u64, closed_port, fixture, run};
+use crate::harness::{as_u64, closed_port, run_ok};
 
 const NGINX: &str = "/usr/sbin/nginx";
 
@@ -66,21 +66,12 @@ fn counts_match_nginx_access_log() {
     let dir = tempfile::tempdir().unwrap();
     let port = closed_port();
     let nginx = start_nginx(dir.path(), port);
-    let scenario = fixture("fetch");
     let host = format!("http://127.0.0.1:{port}");
-    let run = run(&[
-        "run",
-        scenario.to_str().unwrap(),
-        "--host",
+    let run = run_ok(
+        "fetch",
         &host,
-        "-u",
-        "10",
-        "-t",
-        "4s",
-        "--var",
-        "wait_ms=10",
-    ]);
-    assert_eq!(run.code, 0, "stderr:\n{}", run.stderr);
+        &["-u", "10", "-t", "4s", "--var", "wait_ms=10"],
+    );
     drop(nginx);
 
     let log = std::fs::read_to_string(dir.path().join("access.log")).unwrap();

@@ -1,27 +1,16 @@
 //! The closed model against the test server: counts, weights, latency.
 
-use crate::harness::{as_f64, as_u64, fixture, run};
+use crate::harness::{as_f64, as_u64, run_ok};
 use crate::server::TestServer;
 
 #[test]
 fn counts_match_what_the_server_received() {
     let server = TestServer::start();
-    let scenario = fixture("fetch");
-    let run = run(&[
-        "run",
-        scenario.to_str().unwrap(),
-        "--host",
+    let run = run_ok(
+        "fetch",
         &server.url(),
-        "-u",
-        "20",
-        "-r",
-        "20",
-        "-t",
-        "10s",
-        "--var",
-        "wait_ms=50",
-    ]);
-    assert_eq!(run.code, 0, "stderr:\n{}", run.stderr);
+        &["-u", "20", "-r", "20", "-t", "10s", "--var", "wait_ms=50"],
+    );
     let row = run.request("/");
     let reported = as_u64(&row["count"]);
     assert!(
@@ -40,18 +29,7 @@ fn counts_match_what_the_server_received() {
 #[test]
 fn tasks_are_picked_by_weight() {
     let server = TestServer::start();
-    let scenario = fixture("mix");
-    let run = run(&[
-        "run",
-        scenario.to_str().unwrap(),
-        "--host",
-        &server.url(),
-        "-u",
-        "4",
-        "-t",
-        "4s",
-    ]);
-    assert_eq!(run.code, 0, "stderr:\n{}", run.stderr);
+    let run = run_ok("mix", &server.url(), &["-u", "4", "-t", "4s"]);
     let counts = [
         run.task_count("five"),
         run.task_count("two"),
@@ -72,22 +50,20 @@ fn tasks_are_picked_by_weight() {
 #[test]
 fn latency_matches_the_delay_the_server_injected() {
     let server = TestServer::start();
-    let scenario = fixture("fetch");
-    let run = run(&[
-        "run",
-        scenario.to_str().unwrap(),
-        "--host",
+    let run = run_ok(
+        "fetch",
         &server.url(),
-        "-u",
-        "5",
-        "-t",
-        "5s",
-        "--var",
-        "path=/delay/100",
-        "--var",
-        "name=delayed",
-    ]);
-    assert_eq!(run.code, 0, "stderr:\n{}", run.stderr);
+        &[
+            "-u",
+            "5",
+            "-t",
+            "5s",
+            "--var",
+            "path=/delay/100",
+            "--var",
+            "name=delayed",
+        ],
+    );
     let latency = &run.request("delayed")["latency_ms"];
     let (min, p50) = (as_f64(&latency["min"]), as_f64(&latency["p50"]));
     assert!(
