@@ -198,7 +198,13 @@ fn resolve(http: &HttpConfig, text: &str) -> Result<Url, Unresolved> {
 /// the base's host again: url runs IDNA on every host it parses, which cost
 /// a few percent of the CPU of a request.
 fn join_path(base: &Url, text: &str) -> Option<Url> {
-    if !text.starts_with('/') || text.starts_with("//") || text.starts_with("/\\") {
+    // The parser drops tabs and newlines before it reads a URL, so a text
+    // holding them is left to it.
+    if !text.starts_with('/')
+        || text.starts_with("//")
+        || text.starts_with("/\\")
+        || text.contains(['\t', '\n', '\r'])
+    {
         return None;
     }
     let (rest, fragment) = match text.split_once('#') {
@@ -266,8 +272,8 @@ async fn exchange(
                 Failed::Invalid(message)
             }
         })?;
-        if let Some(cookies) = session.cookies.cookies(&url) {
-            built.headers_mut().insert(COOKIE, cookies);
+        if let Some(jar) = session.cookies.cookies(&url) {
+            add_cookies(built.headers_mut(), jar);
         }
         let answer = session
             .client
@@ -282,18 +288,12 @@ async fn exchange(
             response = Some(answer);
             break;
         };
-        if !run.http.allows(&next) {
+        if !matches!(next.scheme(), "http" | "https") || !run.http.allows(&next) {
             return Err(Failed::Invalid(format!(
                 "redirect to `{next}` is not allowed: aim `--host` at it or pass `--allow-host`"
             )));
         }
-        // As browsers do: 303, and 301 or 302 after a POST, turn into a GET
-        // without a body; 307 and 308 repeat the request as it was.
-        let status = answer.status().as_u16();
-        if status == 303 || (matches!(status, 301 | 302) && request.method == "POST") {
-            request.method = "GET".to_owned();
-            request.body = None;
-        }
+        follow(&mut request, answer.status().as_u16(), &url, &next);
         url = next;
     }
     let Some(mut response) = response else {
@@ -330,12 +330,71 @@ async fn exchange(
 }
 
 /// Where a redirect response points, resolved against the URL it came from.
+/// Where a redirect response points, resolved against the URL it came from.
+/// Only the statuses browsers follow count; a 304 or 300 is an answer.
 fn redirect_target(response: &reqwest::Response, url: &Url) -> Option<Url> {
-    if !response.status().is_redirection() {
+    if !matches!(response.status().as_u16(), 301 | 302 | 303 | 307 | 308) {
         return None;
     }
     let location = response.headers().get(LOCATION)?.to_str().ok()?;
     url.join(location).ok()
+}
+
+/// Headers that describe a body, dropped when a redirect drops the body.
+const BODY_HEADERS: [&str; 6] = [
+    "content-length",
+    "content-type",
+    "content-encoding",
+    "content-language",
+    "content-location",
+    "transfer-encoding",
+];
+
+/// Headers that carry credentials or name the origin, dropped when a
+/// redirect leaves it.
+const ORIGIN_HEADERS: [&str; 5] = [
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "www-authenticate",
+    "host",
+];
+
+/// Turns the request into the one a redirect with `status` from `from` to
+/// `to` asks for, as browsers do: 303 (but for HEAD), and 301 or 302 after a
+/// POST, become a GET without a body or the headers that described it; 307
+/// and 308 repeat the request. Leaving the origin drops credentials.
+fn follow(request: &mut Request, status: u16, from: &Url, to: &Url) {
+    let to_get = (status == 303 && request.method != "HEAD")
+        || (matches!(status, 301 | 302) && request.method == "POST");
+    if to_get {
+        request.method = "GET".to_owned();
+        request.body = None;
+        request
+            .headers
+            .retain(|(name, _)| !BODY_HEADERS.iter().any(|h| name.eq_ignore_ascii_case(h)));
+    }
+    if from.origin() != to.origin() {
+        request
+            .headers
+            .retain(|(name, _)| !ORIGIN_HEADERS.iter().any(|h| name.eq_ignore_ascii_case(h)));
+    }
+}
+
+/// Adds the jar's cookies to those the guest set itself, in one header.
+fn add_cookies(headers: &mut reqwest::header::HeaderMap, jar: reqwest::header::HeaderValue) {
+    let merged = match headers.get(COOKIE).and_then(|own| own.to_str().ok()) {
+        Some(own) => match jar.to_str() {
+            Ok(jar_text) => {
+                reqwest::header::HeaderValue::from_str(&format!("{own}; {jar_text}")).ok()
+            }
+            Err(_) => None,
+        },
+        None => Some(jar),
+    };
+    if let Some(merged) = merged {
+        headers.insert(COOKIE, merged);
+    }
 }
 
 impl Failed {
@@ -517,7 +576,82 @@ mod tests {
             assert_eq!(fast, base.join(text).unwrap(), "`{text}`");
         }
         assert!(join_path(&base, "//other.host/").is_none());
+        assert!(join_path(&base, "/\t/127.0.0.2:9/x").is_none());
         assert!(join_path(&base, "relative").is_none());
+    }
+
+    fn request(method: &str, headers: &[(&str, &str)]) -> Request {
+        Request {
+            method: method.into(),
+            url: "/".into(),
+            headers: headers
+                .iter()
+                .map(|(k, v)| ((*k).into(), (*v).into()))
+                .collect(),
+            body: Some(b"hello".to_vec()),
+            name: None,
+            timeout_ms: None,
+            expected_statuses: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_redirect_that_drops_the_body_drops_its_headers() {
+        let here = Url::parse("http://127.0.0.1:8080/a").unwrap();
+        let there = Url::parse("http://127.0.0.1:8080/b").unwrap();
+        let mut post = request(
+            "POST",
+            &[
+                ("Content-Length", "5"),
+                ("content-type", "text/plain"),
+                ("x-id", "1"),
+            ],
+        );
+        follow(&mut post, 302, &here, &there);
+        assert_eq!(post.method, "GET");
+        assert_eq!(post.body, None);
+        assert_eq!(post.headers, vec![("x-id".to_owned(), "1".to_owned())]);
+
+        let mut put = request("PUT", &[("content-type", "text/plain")]);
+        follow(&mut put, 307, &here, &there);
+        assert_eq!(
+            (put.method.as_str(), put.body.is_some(), put.headers.len()),
+            ("PUT", true, 1)
+        );
+
+        let mut head = request("HEAD", &[]);
+        follow(&mut head, 303, &here, &there);
+        assert_eq!(head.method, "HEAD");
+    }
+
+    #[test]
+    fn a_redirect_to_another_origin_drops_credentials() {
+        let here = Url::parse("http://127.0.0.1:8080/a").unwrap();
+        let there = Url::parse("http://localhost:8080/b").unwrap();
+        let mut get = request(
+            "GET",
+            &[
+                ("Authorization", "Bearer secret"),
+                ("Cookie", "a=1"),
+                ("x-id", "1"),
+            ],
+        );
+        follow(&mut get, 302, &here, &here);
+        assert_eq!(get.headers.len(), 3, "same origin keeps them");
+        follow(&mut get, 302, &here, &there);
+        assert_eq!(get.headers, vec![("x-id".to_owned(), "1".to_owned())]);
+    }
+
+    #[test]
+    fn jar_cookies_join_the_guests_own() {
+        use reqwest::header::{HeaderMap, HeaderValue};
+        let mut headers = HeaderMap::new();
+        add_cookies(&mut headers, HeaderValue::from_static("sid=abc"));
+        assert_eq!(headers[COOKIE], "sid=abc");
+        let mut headers = HeaderMap::new();
+        headers.insert(COOKIE, HeaderValue::from_static("mine=1"));
+        add_cookies(&mut headers, HeaderValue::from_static("sid=abc"));
+        assert_eq!(headers[COOKIE], "mine=1; sid=abc");
     }
 
     #[test]

@@ -329,16 +329,15 @@ impl Vu {
 
 /// How a guest that has computed through `ticks` epoch ticks without calling
 /// the host gives way. The first time it simply yields, which is fair to a
-/// guest that parses a large body. A guest that keeps computing sleeps
-/// longer each tick (up to ten ticks), so that a runaway guest takes at most
-/// about a tenth of a core while it uses up its budget, and the users that
-/// behave keep their pace.
+/// guest that parses a large body. A guest that keeps computing runs one
+/// tick in every eleven (it sleeps ten between them), so that a runaway
+/// guest takes about a tenth of a core while it uses up its budget, and the
+/// users that behave keep their pace.
 fn yield_after_ticks(ticks: u32) -> UpdateDeadline {
     if ticks <= 1 {
         return UpdateDeadline::Yield(1);
     }
-    let pause = EPOCH_TICK * ticks.min(10);
-    UpdateDeadline::YieldCustom(1, Box::pin(tokio::time::sleep(pause)))
+    UpdateDeadline::YieldCustom(1, Box::pin(tokio::time::sleep(EPOCH_TICK * 10)))
 }
 
 fn first_line(text: &str) -> String {
