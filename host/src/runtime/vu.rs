@@ -25,10 +25,9 @@ pub struct RunContext {
     pub http: HttpConfig,
     pub vars: Vec<(String, String)>,
     pub phase: watch::Receiver<Phase>,
-    /// Told when a guest reveals a mistake in the run's configuration (a
+    /// The first mistake in the run's configuration a guest revealed (a
     /// relative URL without `--host`): the run stops and exits with status 2.
-    pub fatal: Mutex<Option<String>>,
-    pub fatal_signal: watch::Sender<bool>,
+    pub fatal: watch::Sender<Option<String>>,
     /// The longest a guest may compute without calling the host.
     pub cpu_budget: Duration,
     pub started: Instant,
@@ -60,8 +59,7 @@ impl RunContext {
             http,
             vars,
             phase,
-            fatal: Mutex::new(None),
-            fatal_signal: watch::Sender::new(false),
+            fatal: watch::Sender::new(None),
             cpu_budget,
             started: Instant::now(),
             active_users: AtomicU32::new(0),
@@ -72,14 +70,13 @@ impl RunContext {
 
     /// Stops the run because of a configuration mistake found while running.
     pub fn fail_run(&self, message: String) {
-        let mut fatal = self
-            .fatal
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if fatal.is_none() {
-            *fatal = Some(message);
-            self.fatal_signal.send_replace(true);
-        }
+        self.fatal.send_if_modified(|fatal| {
+            let first = fatal.is_none();
+            if first {
+                *fatal = Some(message);
+            }
+            first
+        });
     }
 
     /// True the first time a trap message is seen.

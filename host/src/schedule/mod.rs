@@ -86,7 +86,7 @@ impl Signals {
 pub async fn execute(users: Arc<Users>, phase: watch::Sender<Phase>) -> std::io::Result<Outcome> {
     let plan = users.plan.clone();
     let mut signals = Signals::new()?;
-    let mut fatal = users.run.fatal_signal.subscribe();
+    let mut fatal = users.run.fatal.subscribe();
     let started = Instant::now();
     let deadline = plan.run_time.map(|run_time| started + run_time);
     let far = started + Duration::from_secs(100 * 365 * 24 * 3600);
@@ -102,9 +102,8 @@ pub async fn execute(users: Arc<Users>, phase: watch::Sender<Phase>) -> std::io:
             }
             () = sleep_until(deadline.unwrap_or(far).into()) => break Outcome::Completed,
             () = signals.recv() => break Outcome::Interrupted { forced: false },
-            _ = fatal.wait_for(|failed| *failed) => {
-                let message = users.run.fatal.lock().map(|m| m.clone()).ok().flatten().unwrap_or_default();
-                break Outcome::Misconfigured(message);
+            Ok(message) = fatal.wait_for(Option::is_some) => {
+                break Outcome::Misconfigured(message.clone().unwrap_or_default());
             }
         }
     };
