@@ -17,8 +17,8 @@ pub fn now() -> Duration {
     Duration::from_nanos(wit::now())
 }
 
-/// Suspends this user for `duration`; other users go on. Ends early when the
-/// run is stopping.
+/// Suspends this user for `duration`; other users go on. A task still
+/// running when the run's stop timeout ends is cut off, sleep or not.
 ///
 /// ```no_run
 /// throng_sdk::clock::sleep(std::time::Duration::from_secs(1));

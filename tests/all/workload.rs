@@ -76,3 +76,22 @@ fn latency_matches_the_delay_the_server_injected() {
     );
     assert!(as_u64(&run.request("delayed")["count"]) >= 100);
 }
+
+#[test]
+fn sleeps_last_their_whole_duration_while_the_run_stops() {
+    let server = TestServer::start();
+    // One task of 8 requests 200 ms apart, begun at once and still running
+    // when the run time ends after 1 s: it finishes at its own pace.
+    let run = run_ok(
+        "fetch",
+        &server.url(),
+        &["-t", "1s", "--var", "polls=8", "--var", "poll_ms=200"],
+    );
+    assert_eq!(server.count("/"), 8);
+    assert_eq!(run.task_count("fetch"), 1);
+    let took = as_f64(&run.task("fetch")["duration_ms"]["max"]);
+    assert!(
+        took >= 1400.0,
+        "the task took {took} ms; its sleeps were cut short"
+    );
+}
