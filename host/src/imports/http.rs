@@ -126,10 +126,12 @@ impl Host for VuState {
                         .ok()
                         .and_then(|code| code.canonical_reason())
                         .unwrap_or_default();
-                    (
-                        ErrorKind::of_status(status),
-                        format!("status {status} {reason}").trim_end().to_owned(),
-                    )
+                    let mut message = format!("status {status} {reason}").trim_end().to_owned();
+                    if let Some(excerpt) = body_excerpt(&response.body) {
+                        message.push_str(": ");
+                        message.push_str(&excerpt);
+                    }
+                    (ErrorKind::of_status(status), message)
                 });
                 let failure = failure
                     .as_ref()
@@ -456,6 +458,34 @@ impl Failed {
     }
 }
 
+/// The start of an error response's body, for the failures table: servers
+/// often say there why they failed ("no free database connection"). `None`
+/// for an empty or binary body.
+fn body_excerpt(body: &[u8]) -> Option<String> {
+    const LONGEST: usize = 120;
+    let start = &body[..body.len().min(4 * LONGEST)];
+    let text = match std::str::from_utf8(start) {
+        Ok(text) => text,
+        // Cut inside a character by the slice above, not binary.
+        Err(err) if err.error_len().is_none() => {
+            std::str::from_utf8(&start[..err.valid_up_to()]).ok()?
+        }
+        Err(_) => return None,
+    };
+    if text.chars().any(|c| c.is_control() && !c.is_whitespace()) {
+        return None;
+    }
+    let mut excerpt = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if excerpt.is_empty() {
+        return None;
+    }
+    if let Some((cut, _)) = excerpt.char_indices().nth(LONGEST) {
+        excerpt.truncate(cut);
+        excerpt.push('…');
+    }
+    Some(excerpt)
+}
+
 fn error_message(error: &Error) -> String {
     match error {
         Error::Invalid(m)
@@ -542,6 +572,26 @@ impl Drop for InFlight<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn error_bodies_are_quoted_in_short() {
+        let pool = br#"{"error": "database pool had no free connection within 200ms"}"#;
+        assert_eq!(
+            body_excerpt(pool).as_deref(),
+            Some(r#"{"error": "database pool had no free connection within 200ms"}"#)
+        );
+        assert_eq!(
+            body_excerpt(b"<p>\n  busy\n</p>\n").as_deref(),
+            Some("<p> busy </p>")
+        );
+        let long = "é".repeat(300);
+        let excerpt = body_excerpt(long.as_bytes()).unwrap();
+        assert_eq!(excerpt.chars().count(), 121);
+        assert!(excerpt.ends_with('…'));
+        assert_eq!(body_excerpt(b""), None);
+        assert_eq!(body_excerpt(b" \n "), None);
+        assert_eq!(body_excerpt(&[0x89, b'P', b'N', b'G', 0, 1]), None);
+    }
 
     fn config(host: Option<&str>, allow: &[&str]) -> HttpConfig {
         HttpConfig {
