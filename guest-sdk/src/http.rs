@@ -208,13 +208,16 @@ impl Request {
     /// # Ok(()) }
     /// ```
     pub fn send(self) -> crate::Result<Response> {
-        let method = self.inner.method.clone();
-        let url = self.inner.url.clone();
         match wit::send(&self.inner) {
-            Ok(inner) => Ok(Response { inner }),
+            Ok(inner) => Ok(Response {
+                inner,
+                method: self.inner.method,
+                name: self.inner.name,
+            }),
             Err(source) => Err(Error::Http {
-                method,
-                url,
+                method: self.inner.method,
+                url: self.inner.url,
+                name: self.inner.name,
                 source,
             }),
         }
@@ -225,6 +228,9 @@ impl Request {
 #[derive(Debug, Clone)]
 pub struct Response {
     inner: wit::Response,
+    /// The request's, for error messages.
+    method: String,
+    name: Option<String>,
 }
 
 impl Response {
@@ -343,7 +349,9 @@ impl Response {
         if self.inner.status >= 400 {
             return Err(Error::Status {
                 status: self.inner.status,
+                method: self.method,
                 url: self.inner.url,
+                name: self.name,
             });
         }
         Ok(self)

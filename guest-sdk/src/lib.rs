@@ -102,6 +102,10 @@ pub enum Error {
         method: String,
         /// The request's URL as given.
         url: String,
+        /// The request's name ([`http::Request::name`]), if it had one. The
+        /// message shows it instead of the URL, so that failures of
+        /// `/rooms/1` and `/rooms/2` share a row.
+        name: Option<String>,
         /// What went wrong.
         source: http::HttpError,
     },
@@ -110,8 +114,12 @@ pub enum Error {
     Status {
         /// The status code.
         status: u16,
+        /// The request's method.
+        method: String,
         /// The final URL.
         url: String,
+        /// The request's name, if it had one; shown instead of the URL.
+        name: Option<String>,
     },
     /// A body could not be serialised to or parsed from JSON.
     Json(String),
@@ -125,9 +133,10 @@ impl std::fmt::Display for Error {
             Error::Http {
                 method,
                 url,
+                name,
                 source,
             } => {
-                write!(f, "{method} {url}: ")?;
+                write!(f, "{method} {}: ", name.as_ref().unwrap_or(url))?;
                 match source {
                     http::HttpError::Invalid(m) => write!(f, "invalid request: {m}"),
                     http::HttpError::Dns(m) => write!(f, "dns: {m}"),
@@ -141,7 +150,16 @@ impl std::fmt::Display for Error {
                     http::HttpError::Other(m) => f.write_str(m),
                 }
             }
-            Error::Status { status, url } => write!(f, "status {status} from {url}"),
+            Error::Status {
+                status,
+                method,
+                url,
+                name,
+            } => write!(
+                f,
+                "status {status} from {method} {}",
+                name.as_ref().unwrap_or(url)
+            ),
             Error::Json(message) => write!(f, "json: {message}"),
             Error::Message(message) => f.write_str(message),
         }
