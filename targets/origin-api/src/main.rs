@@ -1,0 +1,159 @@
+//! The `origin-api` binary: parses the flags, binds 127.0.0.1, announces the
+//! address on stdout, serves until SIGINT or SIGTERM, then prints its final
+//! `/_stats` to stderr as a short table.
+
+use std::io::Write;
+use std::net::Ipv4Addr;
+use std::process::ExitCode;
+
+use clap::Parser;
+use origin_api::{Args, Config};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    let port = args.port;
+    let config = Config::from(args);
+    let listener = match tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port)).await {
+        Ok(listener) => listener,
+        Err(e) => {
+            eprintln!("origin-api: cannot listen on 127.0.0.1:{port}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let address = match listener.local_addr() {
+        Ok(address) => address,
+        Err(e) => {
+            eprintln!("origin-api: cannot read the bound address: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // Scripts wait for exactly this line, so it goes out whole and flushed.
+    let mut stdout = std::io::stdout().lock();
+    let announced =
+        writeln!(stdout, "origin-api listening on http://{address}").and_then(|()| stdout.flush());
+    drop(stdout);
+    if let Err(e) = announced {
+        eprintln!("origin-api: cannot write to stdout: {e}");
+        return ExitCode::FAILURE;
+    }
+    eprintln!("origin-api knobs: {config}");
+    match origin_api::serve_and_report(listener, config, shutdown_signal()).await {
+        Ok(report) => {
+            // Scripts show this after a run, next to the load tester's own numbers.
+            eprint!("{}", summary(&report));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("origin-api: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Completes on the first SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = interrupt => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            // Without a SIGTERM handler, SIGINT still shuts down gracefully.
+            Err(_) => {
+                let _ = interrupt.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}
+
+/// The final `/_stats` as a person reads it: requests and responses per
+/// route, then the state of each bottleneck.
+fn summary(report: &Value) -> String {
+    let number = |value: &Value| value.as_u64().unwrap_or(0);
+    let routes = report["routes"].as_object().cloned().unwrap_or_default();
+    let width = routes.keys().map(String::len).max().unwrap_or(0).max(5);
+    let mut text = format!(
+        "origin-api saw:\n{:width$}  {:>8}  responses\n",
+        "route", "received"
+    );
+    for (route, counts) in &routes {
+        let responses: Vec<String> = counts["responses"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(status, count)| format!("{status}: {}", number(count)))
+            .collect();
+        let received = number(&counts["received"]);
+        let responses = responses.join(", ");
+        text.push_str(&format!("{route:width$}  {received:>8}  {responses}\n"));
+    }
+    let (reviews, upstream, pool) = (&report["reviews"], &report["upstream"], &report["db_pool"]);
+    text.push_str(&format!(
+        "reviews: {} done, {} failed, {} still queued, {} running on {} workers\n",
+        number(&reviews["done"]),
+        number(&reviews["failed"]),
+        number(&reviews["queued"]),
+        number(&reviews["running"]),
+        number(&reviews["workers"]),
+    ));
+    text.push_str(&format!(
+        "upstream LLM: {} calls, {} refused by the rate limit ({}/s, burst {}), {} review retries\n",
+        number(&upstream["calls"]),
+        number(&upstream["rate_limited"]),
+        upstream["rate"],
+        number(&upstream["burst"]),
+        number(&upstream["retries"]),
+    ));
+    text.push_str(&format!(
+        "database pool: {} connections, {} requests found none free in time (503)\n",
+        number(&pool["size"]),
+        number(&pool["timeouts"]),
+    ));
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_names_each_route_and_bottleneck() {
+        let report = serde_json::json!({
+            "routes": {
+                "POST /api/rooms/{id}/messages": { "received": 12, "responses": { "200": 10, "429": 2 } },
+                "GET /api/rooms": { "received": 3, "responses": { "200": 3 } }
+            },
+            "reviews": { "queued": 1, "running": 4, "workers": 4, "done": 5, "failed": 0 },
+            "upstream": { "calls": 40, "rate_limited": 2, "retries": 1, "rate": 10.0, "burst": 20 },
+            "db_pool": { "size": 10, "in_use": 0, "timeouts": 7 }
+        });
+        let text = summary(&report);
+        assert!(
+            text.contains("POST /api/rooms/{id}/messages        12  200: 10, 429: 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("5 done, 0 failed, 1 still queued, 4 running on 4 workers"),
+            "{text}"
+        );
+        assert!(
+            text.contains("2 refused by the rate limit (10.0/s, burst 20)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("7 requests found none free in time (503)"),
+            "{text}"
+        );
+    }
+}
