@@ -1,0 +1,187 @@
+//! `origin-chat`: the users of a chat product with an LLM behind it, as their
+//! Locust test had them. Each user signs up, keeps its token and creates its
+//! main room; then it chats (weight 5), lists its rooms (weight 2), or opens
+//! a sub-room and follows an AI review to the end (weight 1), waiting one to
+//! three seconds between tasks.
+//!
+//! Run it against the stand-in API on loopback (`scripts/demo` does both):
+//!
+//! ```sh
+//! origin-api --port 8080 &
+//! throng run scenarios/origin-chat --host http://127.0.0.1:8080 -u 50 -r 5 -t 60s
+//! ```
+//!
+//! Variables (`--var key=value`):
+//!
+//! | variable | meaning | default |
+//! | --- | --- | --- |
+//! | `chat_weight`, `list_weight`, `review_weight` | the tasks' weights | 5, 2, 1 |
+//! | `review_poll_ms` | how often a review's status is read | 1000 |
+//! | `review_timeout_s` | how long a review may take before the task fails | 60 |
+
+mod sse;
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::json;
+use throng_sdk::prelude::*;
+
+/// One signed-up user of the chat product.
+struct ChatUser {
+    token: String,
+    main_room: u64,
+}
+
+#[derive(Deserialize)]
+struct SignedUp {
+    token: String,
+}
+
+#[derive(Deserialize)]
+struct Room {
+    id: u64,
+}
+
+#[derive(Deserialize)]
+struct Review {
+    id: u64,
+    status: String,
+    error: Option<String>,
+}
+
+impl Scenario for ChatUser {
+    fn describe() -> Describe<Self> {
+        Describe::new("origin-chat")
+            .version("0.1.0")
+            .description("chat, list rooms, and follow AI reviews, as Origin's users do")
+            .wait(Wait::between(
+                Duration::from_secs(1),
+                Duration::from_secs(3),
+            ))
+            .task(
+                "send_chat_message",
+                weight("chat_weight", 5),
+                Self::send_chat_message,
+            )
+            .task("list_rooms", weight("list_weight", 2), Self::list_rooms)
+            .task(
+                "create_sub_room_and_start_review",
+                weight("review_weight", 1),
+                Self::create_sub_room_and_start_review,
+            )
+    }
+
+    fn on_start() -> Result<Self> {
+        let name = format!("user-{}", context::user_id());
+        let user: SignedUp = http::post("/api/users")
+            .json(&json!({ "name": name }))?
+            .send()?
+            .error_for_status()?
+            .json()?;
+        let room: Room = http::post("/api/rooms")
+            .bearer(&user.token)
+            .json(&json!({ "name": "main" }))?
+            .send()?
+            .error_for_status()?
+            .json()?;
+        Ok(ChatUser {
+            token: user.token,
+            main_room: room.id,
+        })
+    }
+}
+
+impl ChatUser {
+    /// Posts to the main room and reads the assistant's streamed reply.
+    fn send_chat_message(&mut self) -> Result<()> {
+        let reply = http::post(format!("/api/rooms/{}/messages", self.main_room))
+            .name("/api/rooms/{id}/messages")
+            .bearer(&self.token)
+            .json(&json!({ "content": "what changed in the last release?" }))?
+            .send()?
+            .error_for_status()?;
+        let events = sse::parse(&reply.text());
+        let tokens = events.iter().filter(|event| event.event == "token").count();
+        let done = events.iter().any(|event| event.event == "done");
+        metrics::check("chat reply arrived", done && tokens > 0);
+        metrics::counter("reply_tokens", tokens as u64);
+        Ok(())
+    }
+
+    fn list_rooms(&mut self) -> Result<()> {
+        let rooms: Vec<Room> = http::get("/api/rooms")
+            .bearer(&self.token)
+            .send()?
+            .error_for_status()?
+            .json()?;
+        metrics::check(
+            "rooms include the main room",
+            rooms.iter().any(|room| room.id == self.main_room),
+        );
+        Ok(())
+    }
+
+    /// Opens a sub-room, starts a review there, and reads its status until
+    /// it is done or failed, recording the time from start to done as the
+    /// trend `review_completion`. Failure messages leave the review's id
+    /// out, so that the failures table has one row per cause.
+    fn create_sub_room_and_start_review(&mut self) -> Result<()> {
+        let poll = Duration::from_millis(context::var_or("review_poll_ms", 1000)?);
+        let limit = Duration::from_secs(context::var_or("review_timeout_s", 60)?);
+
+        let sub_room: Room = http::post(format!("/api/rooms/{}/subrooms", self.main_room))
+            .name("/api/rooms/{id}/subrooms")
+            .bearer(&self.token)
+            .json(&json!({ "name": "review" }))?
+            .send()?
+            .error_for_status()?
+            .json()?;
+
+        let started = clock::now();
+        let mut review: Review = http::post(format!("/api/rooms/{}/reviews", sub_room.id))
+            .name("/api/rooms/{id}/reviews")
+            .bearer(&self.token)
+            .send()?
+            .error_for_status()?
+            .json()?;
+        while review.status != "done" && review.status != "failed" {
+            if clock::now() - started >= limit {
+                metrics::check("review finished", false);
+                return Err(Error::Message(format!(
+                    "review still {} after {}s",
+                    review.status,
+                    limit.as_secs()
+                )));
+            }
+            clock::sleep(poll);
+            review = http::get(format!("/api/reviews/{}", review.id))
+                .name("/api/reviews/{id}")
+                .bearer(&self.token)
+                .send()?
+                .error_for_status()?
+                .json()?;
+        }
+
+        let finished = review.status == "done";
+        metrics::check("review finished", finished);
+        if !finished {
+            let why = review.error.unwrap_or_default();
+            return Err(Error::Message(format!("review failed: {why}")));
+        }
+        metrics::trend_duration("review_completion", clock::now() - started);
+        Ok(())
+    }
+}
+
+/// A task's weight: `--var key=N`, or `default`.
+fn weight(key: &str, default: u32) -> u32 {
+    match context::var(key) {
+        None => default,
+        Some(text) => text
+            .parse()
+            .unwrap_or_else(|_| panic!("variable `{key}` must be a whole number, not `{text}`")),
+    }
+}
+
+throng_sdk::export!(ChatUser);
