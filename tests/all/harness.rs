@@ -24,29 +24,53 @@ fn wasm_target_dir() -> PathBuf {
 /// The component of fixture crate `name`, built for wasm32-wasip2.
 pub fn fixture(name: &str) -> PathBuf {
     static BUILT: OnceLock<()> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args([
-                "build",
-                "--release",
-                "--target",
-                "wasm32-wasip2",
-                "--manifest-path",
-            ])
-            .arg(fixtures_dir().join("Cargo.toml"))
-            .arg("--target-dir")
-            .arg(wasm_target_dir())
-            .status()
-            .expect("run cargo to build the fixtures");
-        assert!(status.success(), "building the fixture scenarios failed");
-    });
+    BUILT.get_or_init(|| build_components(&fixtures_dir()));
+    component(name)
+}
+
+/// The component of example scenario `name` (the `scenarios` folder).
+pub fn example(name: &str) -> PathBuf {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| build_components(&repo_dir().join("scenarios")));
+    component(name)
+}
+
+fn build_components(workspace: &Path) {
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "--manifest-path",
+        ])
+        .arg(workspace.join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(wasm_target_dir())
+        .status()
+        .expect("run cargo to build scenarios");
+    assert!(
+        status.success(),
+        "building `{}` failed",
+        workspace.display()
+    );
+}
+
+fn component(name: &str) -> PathBuf {
     wasm_target_dir()
         .join("wasm32-wasip2/release")
         .join(format!("{}.wasm", name.replace('-', "_")))
 }
 
+pub fn repo_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the host crate sits in the repository")
+        .to_owned()
+}
+
 pub fn fixtures_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures")
+    repo_dir().join("tests/fixtures")
 }
 
 /// `throng` with the shared test cache and the wasm target dir, so that a
@@ -94,6 +118,14 @@ impl Run {
             .map_or(0, |row| row["count"].as_u64().unwrap())
     }
 
+    /// The row of trend `name` in the results.
+    pub fn trend(&self, name: &str) -> &Value {
+        self.rows("trends")
+            .iter()
+            .find(|row| row["name"] == name)
+            .unwrap_or_else(|| panic!("no trend `{name}` in the results:\n{}", self.stdout))
+    }
+
     /// How many failures of `kind` under `name` the results count.
     pub fn errors(&self, name: &str, kind: &str) -> u64 {
         self.rows("errors")
@@ -103,7 +135,7 @@ impl Run {
             .sum()
     }
 
-    fn rows(&self, key: &str) -> &Vec<Value> {
+    pub fn rows(&self, key: &str) -> &Vec<Value> {
         let results = self
             .results
             .as_ref()
@@ -130,7 +162,12 @@ pub fn run(args: &[&str]) -> Run {
 /// Runs fixture `name` against `host` with `args`, and checks that the run
 /// completed.
 pub fn run_ok(name: &str, host: &str, args: &[&str]) -> Run {
-    let scenario = fixture(name);
+    run_component_ok(&fixture(name), host, args)
+}
+
+/// Runs `scenario` against `host` with `args`, and checks that the run
+/// completed.
+pub fn run_component_ok(scenario: &Path, host: &str, args: &[&str]) -> Run {
     let mut all = vec!["run", scenario.to_str().unwrap(), "--host", host];
     all.extend_from_slice(args);
     let run = run(&all);

@@ -9,6 +9,7 @@ mod harness;
 mod http;
 mod interrupt;
 mod nginx;
+mod origin;
 mod scenarios;
 mod server;
 mod workload;

@@ -8,8 +8,12 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
 
 use axum::Router;
 use axum::http::header::{COOKIE, LOCATION, SET_COOKIE};
@@ -18,45 +22,89 @@ use axum::response::{IntoResponse, Response};
 
 type Counts = Arc<Mutex<HashMap<String, u64>>>;
 
-pub struct TestServer {
+/// A server on its own thread and Tokio runtime, on 127.0.0.1, stopped
+/// when dropped.
+pub struct Background {
     pub addr: SocketAddr,
-    counts: Counts,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    shutdown: Option<oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
-impl TestServer {
-    pub fn start() -> Self {
-        let counts: Counts = Arc::default();
+/// Completes when the server should stop.
+pub type Shutdown = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+impl Background {
+    /// Binds a free loopback port and runs `serve` on it until shut down.
+    pub fn start<F, Fut>(serve: F) -> Self
+    where
+        F: FnOnce(TcpListener, Shutdown) -> Fut + Send + 'static,
+        Fut: Future<Output = ()>,
+    {
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        let (shutdown_tx, shutdown_rx) = tokio::sync::oneshot::channel::<()>();
-        let seen = counts.clone();
-        std::thread::spawn(move || {
+        let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
                 .enable_all()
                 .build()
                 .expect("test server runtime");
             runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                let listener = TcpListener::bind("127.0.0.1:0")
                     .await
                     .expect("bind loopback");
                 ready_tx.send(listener.local_addr().unwrap()).unwrap();
-                let app = Router::new().fallback(move |uri: Uri, headers: HeaderMap| {
-                    answer(seen.clone(), uri, headers)
+                let shutdown = Box::pin(async {
+                    let _ = shutdown_rx.await;
                 });
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(async {
-                        let _ = shutdown_rx.await;
-                    })
-                    .await
-                    .expect("serve");
+                serve(listener, shutdown).await;
             });
         });
         let addr = ready_rx.recv().expect("server started");
         Self {
             addr,
-            counts,
             shutdown: Some(shutdown_tx),
+            thread: Some(thread),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    counts: Counts,
+    _server: Background,
+}
+
+impl TestServer {
+    pub fn start() -> Self {
+        let counts: Counts = Arc::default();
+        let seen = counts.clone();
+        let server = Background::start(|listener, shutdown| async move {
+            let app = Router::new()
+                .fallback(move |uri: Uri, headers: HeaderMap| answer(seen.clone(), uri, headers));
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+                .expect("serve");
+        });
+        Self {
+            addr: server.addr,
+            counts,
+            _server: server,
         }
     }
 
@@ -72,14 +120,6 @@ impl TestServer {
     /// Requests received in all.
     pub fn total(&self) -> u64 {
         self.counts.lock().unwrap().values().sum()
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
     }
 }
 
