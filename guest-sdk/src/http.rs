@@ -212,7 +212,7 @@ impl Request {
             Ok(inner) => Ok(Response {
                 inner,
                 method: self.inner.method,
-                name: self.inner.name,
+                request: self.inner.name.unwrap_or(self.inner.url),
             }),
             Err(source) => Err(Error::Http {
                 method: self.inner.method,
@@ -228,9 +228,10 @@ impl Request {
 #[derive(Debug, Clone)]
 pub struct Response {
     inner: wit::Response,
-    /// The request's, for error messages.
+    /// The request's method and name (or URL as written), for error
+    /// messages.
     method: String,
-    name: Option<String>,
+    request: String,
 }
 
 impl Response {
@@ -351,7 +352,7 @@ impl Response {
                 status: self.inner.status,
                 method: self.method,
                 url: self.inner.url,
-                name: self.name,
+                request: self.request,
             });
         }
         Ok(self)

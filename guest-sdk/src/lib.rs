@@ -118,8 +118,9 @@ pub enum Error {
         method: String,
         /// The final URL.
         url: String,
-        /// The request's name, if it had one; shown instead of the URL.
-        name: Option<String>,
+        /// The request as the results name it: its name, or else its URL
+        /// as written.
+        request: String,
     },
     /// A body could not be serialised to or parsed from JSON.
     Json(String),
@@ -153,13 +154,9 @@ impl std::fmt::Display for Error {
             Error::Status {
                 status,
                 method,
-                url,
-                name,
-            } => write!(
-                f,
-                "status {status} from {method} {}",
-                name.as_ref().unwrap_or(url)
-            ),
+                request,
+                ..
+            } => write!(f, "status {status} from {method} {request}"),
             Error::Json(message) => write!(f, "json: {message}"),
             Error::Message(message) => f.write_str(message),
         }
@@ -237,4 +234,30 @@ pub mod __private {
     pub use crate::bindings;
     pub use crate::scenario::{describe, on_start, on_stop, run_task};
     pub use wit_bindgen;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_requests_are_named_as_the_results_name_them() {
+        let status = Error::Status {
+            status: 503,
+            method: "POST".into(),
+            url: "http://127.0.0.1:8080/api/rooms/7/messages".into(),
+            request: "/api/rooms/{id}/messages".into(),
+        };
+        assert_eq!(
+            status.to_string(),
+            "status 503 from POST /api/rooms/{id}/messages"
+        );
+        let unsent = Error::Http {
+            method: "GET".into(),
+            url: "/api/rooms/7".into(),
+            name: None,
+            source: http::HttpError::Timeout("after 60s".into()),
+        };
+        assert_eq!(unsent.to_string(), "GET /api/rooms/7: timeout: after 60s");
+    }
 }
