@@ -116,7 +116,7 @@ fn summary(report: &Value) -> String {
         number(&upstream["retries"]),
     ));
     text.push_str(&format!(
-        "database pool: {} connections, {} requests found none free in time (503)\n",
+        "database pool of {}: {} requests found no free connection in time (503)\n",
         number(&pool["size"]),
         number(&pool["timeouts"]),
     ));
@@ -152,7 +152,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("7 requests found none free in time (503)"),
+            text.contains("database pool of 10: 7 requests found no free connection in time (503)"),
             "{text}"
         );
     }
