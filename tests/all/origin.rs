@@ -188,6 +188,13 @@ fn a_smaller_worker_pool_slows_reviews_down() {
         "review_completion p50 was {fast} ms with 4 workers and {slow} ms with 1"
     );
     assert!(one.stdout.contains("review_completion"), "{}", one.stdout);
+    // origin-api's own account: most of the slower reviews' time was spent
+    // queued for the one worker.
+    let queued = as_f64(&one.trend("review_queued")["values"]["p50"]);
+    assert!(
+        queued >= slow / 2.0,
+        "reviews waited {queued} ms of {slow} ms in the queue"
+    );
 }
 
 #[test]

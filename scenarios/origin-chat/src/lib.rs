@@ -47,6 +47,8 @@ struct Room {
 struct Review {
     id: u64,
     status: String,
+    #[serde(default)]
+    queued_ms: u64,
     error: Option<String>,
 }
 
@@ -124,7 +126,8 @@ impl ChatUser {
 
     /// Opens a sub-room, starts a review there, and reads its status until
     /// it is done or failed, recording the time from start to done as the
-    /// trend `review_completion`. Failure messages leave the review's id
+    /// trend `review_completion`, and the part of it spent waiting for a
+    /// worker as `review_queued`. Failure messages leave the review's id
     /// out, so that the failures table has one row per cause.
     fn create_sub_room_and_start_review(&mut self) -> Result<()> {
         let poll = Duration::from_millis(context::var_or("review_poll_ms", 1000)?);
@@ -170,6 +173,9 @@ impl ChatUser {
             return Err(Error::Message(format!("review failed: {why}")));
         }
         metrics::trend_duration("review_completion", clock::now() - started);
+        // The server's word on how much of that the review spent queued for
+        // a worker, which tells a full worker pool from slow upstream calls.
+        metrics::trend("review_queued", review.queued_ms as f64);
         Ok(())
     }
 }
