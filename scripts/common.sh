@@ -1,5 +1,5 @@
 # Sourced by the other scripts: where builds go, and the one-time setup of a
-# fresh machine (the wasm32-wasip2 target, nginx for the tests and the demo).
+# fresh machine (the wasm32-wasip2 target; nginx for the tests and benchmarks).
 
 set -euo pipefail
 
@@ -16,6 +16,18 @@ setup() {
         say "installing the wasm32-wasip2 target"
         rustup target add wasm32-wasip2
     fi
+}
+
+# Builds the binaries, throng and origin-api, in release. It builds the
+# whole workspace's: built alone, throng's dependencies get other features
+# and wasmtime compiles a second time beside the tests' build.
+build_binaries() {
+    say "building throng and origin-api (release; the first build compiles wasmtime, about 10 minutes)"
+    cargo build --release --locked --manifest-path "$ROOT/Cargo.toml" --workspace --bins
+}
+
+# nginx, for the tests and the benchmarks.
+setup_nginx() {
     if [ ! -x /usr/sbin/nginx ]; then
         say "installing nginx (Debian's nginx-light)"
         local sudo=""
@@ -88,10 +100,50 @@ CONF
 # Stops the nginx that start_nginx started (SIGQUIT stops its workers too)
 # and waits until it is gone.
 stop_nginx() {
-    local pid="$1"
-    kill -QUIT "$pid" 2>/dev/null || return 0
+    stop_and_wait "$1" QUIT
+}
+
+# Sends signal $2 to process $1, one of ours, and waits up to 5 s for it to
+# end.
+stop_and_wait() {
+    local pid="$1" signal="$2"
+    kill "-$signal" "$pid" 2>/dev/null || return 0
     for _ in $(seq 100); do
         kill -0 "$pid" 2>/dev/null || return 0
         sleep 0.05
     done
+}
+
+# Starts origin-api (built already) on 127.0.0.1:$2 with its output in
+# folder $1 and any further arguments as its flags; waits until it listens
+# and prints its pid.
+start_origin_api() {
+    local dir="$1" port="$2"
+    shift 2
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+        echo "port $port on 127.0.0.1 is already in use; choose another" >&2
+        return 1
+    fi
+    "$CARGO_TARGET_DIR/release/origin-api" --port "$port" "$@" \
+        </dev/null >"$dir/origin-api.out" 2>"$dir/origin-api.err" &
+    local pid=$!
+    for _ in $(seq 100); do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            echo "origin-api did not start: $(cat "$dir/origin-api.err")" >&2
+            return 1
+        fi
+        if grep -q "listening on" "$dir/origin-api.out"; then
+            echo "$pid"
+            return
+        fi
+        sleep 0.05
+    done
+    echo "origin-api did not start listening; see $dir/origin-api.err" >&2
+    return 1
+}
+
+# Stops the origin-api that start_origin_api started and waits until it is
+# gone (it prints what it saw to its stderr as it stops).
+stop_origin_api() {
+    stop_and_wait "$1" TERM
 }
