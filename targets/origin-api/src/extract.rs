@@ -160,7 +160,8 @@ impl<S: Send + Sync> FromRequestParts<S> for RawId {
     }
 }
 
-/// A JSON request body; every way it can be wrong is a 400 with the reason.
+/// A JSON request body; every way it can be wrong is a 400 with the reason,
+/// except a body past axum's limit (2 MB), a 413.
 pub struct JsonBody<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
@@ -170,9 +171,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
         if !is_json(request.headers()) {
             return Err(ApiError::bad_json("expected content-type application/json"));
         }
+        // Bytes' rejection carries the fitting status: 413 past the body
+        // limit, 400 for a body that could not be read.
         let bytes = Bytes::from_request(request, state)
             .await
-            .map_err(|rejection| ApiError::bad_json(rejection.body_text()))?;
+            .map_err(|rejection| ApiError::new(rejection.status(), rejection.body_text()))?;
         serde_json::from_slice(&bytes)
             .map(Self)
             .map_err(ApiError::bad_json)

@@ -77,6 +77,8 @@ async fn shutdown_signal() {
     }
 }
 
+const CHAT_ROUTE: &str = "POST /api/rooms/{id}/messages";
+
 /// The final `/_stats` as a person reads it: requests and responses per
 /// route, then the state of each bottleneck.
 fn summary(report: &Value) -> String {
@@ -107,12 +109,18 @@ fn summary(report: &Value) -> String {
         number(&reviews["running"]),
         number(&reviews["workers"]),
     ));
+    // Refusals reach clients only as chat's 429s; the rest were review calls,
+    // which retry or give up inside the worker.
+    let chat_refused = number(&report["routes"][CHAT_ROUTE]["responses"]["429"]);
+    let refused = number(&upstream["rate_limited"]);
     text.push_str(&format!(
-        "upstream LLM: {} calls, {} refused by the rate limit ({}/s, burst {}), {} review retries\n",
-        number(&upstream["calls"]),
-        number(&upstream["rate_limited"]),
+        "upstream LLM ({}/s, burst {}): {} calls, {} refused: {} chat replies (429) and {} review calls ({} retries)\n",
         upstream["rate"],
         number(&upstream["burst"]),
+        number(&upstream["calls"]),
+        refused,
+        chat_refused,
+        refused.saturating_sub(chat_refused),
         number(&upstream["retries"]),
     ));
     text.push_str(&format!(
@@ -135,7 +143,7 @@ mod tests {
                 "GET /api/rooms": { "received": 3, "responses": { "200": 3 } }
             },
             "reviews": { "queued": 1, "running": 4, "workers": 4, "done": 5, "failed": 0 },
-            "upstream": { "calls": 40, "rate_limited": 2, "retries": 1, "rate": 10.0, "burst": 20 },
+            "upstream": { "calls": 40, "rate_limited": 3, "retries": 1, "rate": 10.0, "burst": 20 },
             "db_pool": { "size": 10, "in_use": 0, "timeouts": 7 }
         });
         let text = summary(&report);
@@ -148,7 +156,9 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("2 refused by the rate limit (10.0/s, burst 20)"),
+            text.contains(
+                "(10.0/s, burst 20): 40 calls, 3 refused: 2 chat replies (429) and 1 review calls (1 retries)"
+            ),
             "{text}"
         );
         assert!(

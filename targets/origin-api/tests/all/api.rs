@@ -108,6 +108,18 @@ async fn bad_bodies_are_400_with_the_reason() {
         assert!(error.starts_with("invalid JSON body: "), "{error}");
         assert!(error.contains(reason), "{error}");
     }
+
+    let huge = format!("{{\"name\": \"{}\"}}", "x".repeat(3 << 20));
+    let response = server
+        .client
+        .post(&url)
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
     server.stop().await;
 }
 
