@@ -124,7 +124,9 @@ start_origin_api() {
         echo "port $port on 127.0.0.1 is already in use; choose another" >&2
         return 1
     fi
-    "$CARGO_TARGET_DIR/release/origin-api" --port "$port" "$@" \
+    # In a session of its own, so that Ctrl-C on the terminal reaches only
+    # throng: origin-api must serve until throng's stop has finished.
+    setsid "$CARGO_TARGET_DIR/release/origin-api" --port "$port" "$@" \
         </dev/null >"$dir/origin-api.out" 2>"$dir/origin-api.err" &
     local pid=$!
     for _ in $(seq 100); do
