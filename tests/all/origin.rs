@@ -56,19 +56,17 @@ impl Origin {
         serde_json::from_str(body).expect("/_stats is JSON")
     }
 
-    /// Responses with `status` per path, as origin-api counted them (its
-    /// routes are `METHOD path`).
+    /// Responses with `status` per route, as origin-api counted them.
     fn responses(&self, status: u16) -> BTreeMap<String, u64> {
-        let mut responses = BTreeMap::new();
-        for (route, counts) in self.stats()["routes"].as_object().expect("routes") {
-            let path = route
-                .split_once(' ')
-                .map_or(route.as_str(), |(_, path)| path);
-            if let Some(count) = counts["responses"][status.to_string()].as_u64() {
-                *responses.entry(path.to_owned()).or_default() += count;
-            }
-        }
-        responses
+        let stats = self.stats();
+        let routes = stats["routes"].as_object().expect("routes");
+        routes
+            .iter()
+            .filter_map(|(route, counts)| {
+                let count = counts["responses"][status.to_string()].as_u64()?;
+                Some((route.clone(), count))
+            })
+            .collect()
     }
 }
 
@@ -92,14 +90,16 @@ fn requests_per_route(run: &Run) -> BTreeMap<String, u64> {
         .collect()
 }
 
-/// Failures of `kind` per request name. Failures do not record the method,
-/// so `GET` and `POST /api/rooms` count together.
-fn failures_per_path(run: &Run, kind: &str) -> BTreeMap<String, u64> {
+/// Request failures of `kind` per route, in origin-api's spelling.
+fn failures_per_route(run: &Run, kind: &str) -> BTreeMap<String, u64> {
     let mut failures = BTreeMap::new();
     for row in run.rows("errors").iter().filter(|row| row["kind"] == kind) {
-        *failures
-            .entry(row["name"].as_str().unwrap().to_owned())
-            .or_default() += as_u64(&row["count"]);
+        let route = format!(
+            "{} {}",
+            row["method"].as_str().unwrap(),
+            row["name"].as_str().unwrap()
+        );
+        *failures.entry(route).or_default() += as_u64(&row["count"]);
     }
     failures
 }
@@ -206,10 +206,13 @@ fn the_upstream_rate_limit_shows_as_429s() {
     });
     let run = run_origin_chat(&origin, &["-u", "10", "-r", "10", "-t", "8s"]);
 
-    let reported = failures_per_path(&run, "status-429");
+    let reported = failures_per_route(&run, "status-429");
     let seen = origin.responses(429);
     assert!(
-        seen.get("/api/rooms/{id}/messages").copied().unwrap_or(0) > 0,
+        seen.get("POST /api/rooms/{id}/messages")
+            .copied()
+            .unwrap_or(0)
+            > 0,
         "origin-api limited no chat reply: {seen:?}"
     );
     assert_eq!(reported, seen);
@@ -224,7 +227,7 @@ fn an_exhausted_database_pool_shows_as_503s() {
     });
     let run = run_origin_chat(&origin, &["-u", "10", "-r", "10", "-t", "8s"]);
 
-    let reported = failures_per_path(&run, "status-5xx");
+    let reported = failures_per_route(&run, "status-5xx");
     let seen = origin.responses(503);
     assert!(seen.values().sum::<u64>() > 0, "the pool never ran out");
     assert_eq!(reported, seen);

@@ -84,7 +84,8 @@ impl Host for VuState {
             }
             Err(Unresolved::Invalid(message)) => {
                 // Nothing was sent: a failure, not a request.
-                run.stats.record_unsent(&name, ErrorKind::Invalid, &message);
+                run.stats
+                    .record_unsent(&name, &method, ErrorKind::Invalid, &message);
                 return Err(Error::Invalid(message));
             }
         };
@@ -145,7 +146,8 @@ impl Host for VuState {
                 })
             }
             Err(Failed::Unsent(message)) => {
-                run.stats.record_unsent(&name, ErrorKind::Invalid, &message);
+                run.stats
+                    .record_unsent(&name, &method, ErrorKind::Invalid, &message);
                 Err(Error::Invalid(message))
             }
             Err(failed) => {

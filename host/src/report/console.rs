@@ -166,11 +166,12 @@ pub fn summary(info: &RunInfo, snapshot: &Snapshot) -> String {
     if snapshot.errors.is_empty() {
         let _ = writeln!(out, "No failures.");
     } else {
-        let mut errors = Table::new(&["Failures", "Kind", "Name", "Message"]);
+        let mut errors = Table::new(&["Failures", "Kind", "Method", "Name", "Message"]);
         for row in &snapshot.errors {
             errors.row(vec![
                 row.count.to_string(),
                 row.kind.to_string(),
+                row.method.clone().unwrap_or_default(),
                 row.name.clone(),
                 row.message.clone(),
             ]);

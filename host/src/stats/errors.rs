@@ -88,6 +88,8 @@ impl fmt::Display for ErrorKind {
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Group {
+    /// The request's method; `None` for tasks and checks.
+    method: Option<String>,
     name: String,
     kind: ErrorKind,
     message: String,
@@ -96,6 +98,8 @@ struct Group {
 /// One row of the failures table.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ErrorRow {
+    /// The request's method; `None` (JSON `null`) for tasks and checks.
+    pub method: Option<String>,
     pub name: String,
     pub kind: ErrorKind,
     pub message: String,
@@ -108,8 +112,11 @@ pub struct ErrorTable {
 }
 
 impl ErrorTable {
-    pub fn record(&mut self, name: &str, kind: ErrorKind, message: &str) {
+    /// Counts one failure of request `method name`, or of task or check
+    /// `name` when `method` is `None`.
+    pub fn record(&mut self, method: Option<&str>, name: &str, kind: ErrorKind, message: &str) {
         let mut group = Group {
+            method: method.map(str::to_owned),
             name: name.to_owned(),
             kind,
             message: cut(message),
@@ -130,6 +137,7 @@ impl ErrorTable {
             .groups
             .iter()
             .map(|(group, count)| ErrorRow {
+                method: group.method.clone(),
                 name: group.name.clone(),
                 kind: group.kind,
                 message: group.message.clone(),
@@ -137,9 +145,10 @@ impl ErrorTable {
             })
             .collect();
         rows.sort_by(|a, b| {
-            b.count
-                .cmp(&a.count)
-                .then_with(|| (&a.name, a.kind, &a.message).cmp(&(&b.name, b.kind, &b.message)))
+            b.count.cmp(&a.count).then_with(|| {
+                (&a.name, &a.method, a.kind, &a.message)
+                    .cmp(&(&b.name, &b.method, b.kind, &b.message))
+            })
         });
         rows
     }
@@ -164,12 +173,14 @@ mod tests {
     #[test]
     fn same_failure_is_counted_in_one_row() {
         let mut table = ErrorTable::default();
-        table.record("/a", ErrorKind::Status5xx, "status 503");
-        table.record("/a", ErrorKind::Status5xx, "status 503");
-        table.record("/a", ErrorKind::Status429, "status 429");
+        table.record(Some("GET"), "/a", ErrorKind::Status5xx, "status 503");
+        table.record(Some("GET"), "/a", ErrorKind::Status5xx, "status 503");
+        table.record(Some("POST"), "/a", ErrorKind::Status5xx, "status 503");
+        table.record(Some("GET"), "/a", ErrorKind::Status429, "status 429");
         let rows = table.rows();
-        assert_eq!(rows.len(), 2);
+        assert_eq!(rows.len(), 3);
         assert_eq!(rows[0].count, 2);
+        assert_eq!(rows[0].method.as_deref(), Some("GET"));
         assert_eq!(rows[0].kind, ErrorKind::Status5xx);
     }
 
@@ -177,7 +188,7 @@ mod tests {
     fn distinct_messages_past_the_limit_fold_into_one_row() {
         let mut table = ErrorTable::default();
         for i in 0..MAX_GROUPS + 50 {
-            table.record("/a", ErrorKind::Task, &format!("user {i} failed"));
+            table.record(None, "/a", ErrorKind::Task, &format!("user {i} failed"));
         }
         let rows = table.rows();
         assert_eq!(rows.len(), MAX_GROUPS + 1);

@@ -168,14 +168,14 @@ impl Stats {
         if let Some((kind, message)) = failure {
             stats.failures += 1;
             agg.window.failures += 1;
-            agg.errors.record(name, kind, message);
+            agg.errors.record(Some(method), name, kind, message);
         }
     }
 
     /// Records a request that could not be sent at all: a failure under
     /// its name, but no request.
-    pub fn record_unsent(&self, name: &str, kind: ErrorKind, message: &str) {
-        self.lock().errors.record(name, kind, message);
+    pub fn record_unsent(&self, name: &str, method: &str, kind: ErrorKind, message: &str) {
+        self.lock().errors.record(Some(method), name, kind, message);
     }
 
     /// Records one run of a task (or of `on-start` / `on-stop`).
@@ -191,7 +191,7 @@ impl Stats {
         stats.duration.record(micros);
         if let Some((kind, message)) = failure {
             stats.failures += 1;
-            agg.errors.record(name, kind, message);
+            agg.errors.record(None, name, kind, message);
         }
     }
 
@@ -206,7 +206,8 @@ impl Stats {
             row.passes += 1;
         } else {
             row.failures += 1;
-            agg.errors.record(name, ErrorKind::Check, "check failed");
+            agg.errors
+                .record(None, name, ErrorKind::Check, "check failed");
         }
     }
 
