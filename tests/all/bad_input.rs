@@ -89,6 +89,21 @@ fn a_task_of_weight_zero() {
 }
 
 #[test]
+fn a_scenario_that_panics_while_describing_itself() {
+    let scenario = fixture("misdescribed");
+    let path = scenario.to_str().unwrap();
+    refused(
+        &["run", path, "--var", "flaw=panic"],
+        "failed to describe itself: wasm trap: wasm `unreachable` instruction executed; \
+         the guest wrote: thread",
+    );
+    refused(
+        &["run", path, "--var", "flaw=panic"],
+        "variable `flaw` cannot be used here",
+    );
+}
+
+#[test]
 fn a_relative_url_without_host() {
     let scenario = fixture("fetch");
     let output = throng()

@@ -264,10 +264,13 @@ impl Vu {
         self.store.data_mut()
     }
 
-    pub async fn describe(&mut self) -> wasmtime::Result<super::bindings::Description> {
+    /// Calls `describe`. A trap comes back as its message, with what the
+    /// guest wrote to stderr (a panic's text), not its wasm backtrace.
+    pub async fn describe(&mut self) -> Result<super::bindings::Description, String> {
         self.store.data_mut().touch();
         self.store.set_epoch_deadline(1);
-        self.guest.call_describe(&mut self.store).await
+        let result = self.guest.call_describe(&mut self.store).await;
+        result.map_err(|error| self.trap_message(&error))
     }
 
     pub async fn call(&mut self, call: Call<'_>) -> CallOutcome {
@@ -299,18 +302,7 @@ impl Vu {
                 message: budget.to_string(),
             };
         }
-        let trap = error
-            .downcast_ref::<wasmtime::Trap>()
-            .map(ToString::to_string);
-        let tail = state
-            .stderr_tail
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clone();
-        let mut message = trap.unwrap_or_else(|| first_line(&error.to_string()));
-        if !tail.is_empty() {
-            message = format!("{message}; the guest wrote: {tail}");
-        }
+        let message = self.trap_message(error);
         if state.run.first_trap(&message) {
             let backtrace = error
                 .downcast_ref::<wasmtime::WasmBacktrace>()
@@ -320,6 +312,27 @@ impl Vu {
         CallOutcome::Trapped {
             kind: ErrorKind::Trap,
             message,
+        }
+    }
+
+    /// A trap in a line: its kind, then what the guest wrote to stderr
+    /// during the call (a panic's text).
+    fn trap_message(&self, error: &wasmtime::Error) -> String {
+        let trap = error
+            .downcast_ref::<wasmtime::Trap>()
+            .map(ToString::to_string);
+        let tail = self
+            .store
+            .data()
+            .stderr_tail
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone();
+        let message = trap.unwrap_or_else(|| first_line(&error.to_string()));
+        if tail.is_empty() {
+            message
+        } else {
+            format!("{message}; the guest wrote: {tail}")
         }
     }
 }

@@ -84,7 +84,7 @@ pub async fn describe(
     let mut vu = Vu::new(pre, state)
         .await
         .map_err(|err| failed(chain(&err)))?;
-    let raw = vu.describe().await.map_err(|err| failed(chain(&err)))?;
+    let raw = vu.describe().await.map_err(failed)?;
     let footprint = vu.state_mut().footprint().unwrap_or_default();
     let description = validate(raw).map_err(|detail| LoadError::BadDescription {
         path: path.to_owned(),
