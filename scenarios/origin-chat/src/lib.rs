@@ -54,6 +54,8 @@ struct Review {
 
 impl Scenario for ChatUser {
     fn describe() -> Describe<Self> {
+        // Read once here so that a bad value stops the run before it starts.
+        review_polling();
         Describe::new("origin-chat")
             .version("0.1.0")
             .description("chat, list rooms, and follow AI reviews, as Origin's users do")
@@ -63,13 +65,13 @@ impl Scenario for ChatUser {
             ))
             .task(
                 "send_chat_message",
-                weight("chat_weight", 5),
+                number("chat_weight", 5),
                 Self::send_chat_message,
             )
-            .task("list_rooms", weight("list_weight", 2), Self::list_rooms)
+            .task("list_rooms", number("list_weight", 2), Self::list_rooms)
             .task(
                 "create_sub_room_and_start_review",
-                weight("review_weight", 1),
+                number("review_weight", 1),
                 Self::create_sub_room_and_start_review,
             )
     }
@@ -130,8 +132,7 @@ impl ChatUser {
     /// worker as `review_queued`. Failure messages leave the review's id
     /// out, so that the failures table has one row per cause.
     fn create_sub_room_and_start_review(&mut self) -> Result<()> {
-        let poll = Duration::from_millis(context::var_or("review_poll_ms", 1000)?);
-        let limit = Duration::from_secs(context::var_or("review_timeout_s", 60)?);
+        let (poll, limit) = review_polling();
 
         let sub_room: Room = http::post(format!("/api/rooms/{}/subrooms", self.main_room))
             .name("/api/rooms/{id}/subrooms")
@@ -180,14 +181,24 @@ impl ChatUser {
     }
 }
 
-/// A task's weight: `--var key=N`, or `default`.
-fn weight(key: &str, default: u32) -> u32 {
+/// `--var key=N`, or `default`. A value that is not a whole number panics,
+/// which in `describe` stops the run before it starts, naming the variable.
+fn number<T: std::str::FromStr>(key: &str, default: T) -> T {
     match context::var(key) {
         None => default,
         Some(text) => text
             .parse()
             .unwrap_or_else(|_| panic!("variable `{key}` must be a whole number, not `{text}`")),
     }
+}
+
+/// How a review is followed: how often its status is read, and for how
+/// long at most.
+fn review_polling() -> (Duration, Duration) {
+    (
+        Duration::from_millis(number("review_poll_ms", 1000)),
+        Duration::from_secs(number("review_timeout_s", 60)),
+    )
 }
 
 throng_sdk::export!(ChatUser);
