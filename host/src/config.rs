@@ -12,8 +12,8 @@ use crate::schedule::WaitTime;
 /// A mistake in the flags. The run does not start; exit status 2.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("`--host {0}` is not an http:// or https:// URL with a host name")]
-    BadHost(String),
+    #[error("`--host {0}` is not an http:// or https:// URL with a host name{1}")]
+    BadHost(String, String),
     #[error("`--users` must be at least 1")]
     NoUsers,
     #[error("`--spawn-rate {0}` must be a positive number of users per second")]
@@ -126,10 +126,10 @@ impl RunConfig {
 }
 
 fn parse_host(text: &str) -> Result<Url, ConfigError> {
-    let bad = || ConfigError::BadHost(text.to_owned());
-    let url = Url::parse(text).map_err(|_| bad())?;
+    let url = Url::parse(text)
+        .map_err(|err| ConfigError::BadHost(text.to_owned(), format!(" ({err})")))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
-        return Err(bad());
+        return Err(ConfigError::BadHost(text.to_owned(), String::new()));
     }
     Ok(url)
 }
@@ -233,6 +233,14 @@ mod tests {
         assert!(parse_host("127.0.0.1:8080").is_err());
         assert!(parse_host("ftp://example.com").is_err());
         assert!(parse_host("http://").is_err());
+        let port = parse_host("http://127.0.0.1:183300")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            port,
+            "`--host http://127.0.0.1:183300` is not an http:// or https:// URL with a host name \
+             (invalid port number)"
+        );
     }
 
     #[test]

@@ -139,10 +139,10 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     });
     let host = config.http.host.as_ref().map(ToString::to_string);
     println!(
-        "running `{}` {}: {} users at {}/s, {}, wait {}{}",
+        "running `{}` {}: {} at {}/s, {}, wait {}{}",
         description.name,
         description.version,
-        plan.users,
+        report::console::users(plan.users),
         plan.spawn_rate,
         plan.run_time.map_or("until Ctrl-C".to_owned(), |t| format!(
             "for {}",

@@ -47,3 +47,22 @@ fn misbehaving_guests_fail_their_tasks_and_others_keep_their_pace() {
         "behaving users slowed from {baseline:.1} to {unruly:.1} tasks each"
     );
 }
+
+#[test]
+fn a_run_where_no_user_starts_says_so() {
+    let server = TestServer::start();
+    let run = run_ok(
+        "unruly",
+        &server.url(),
+        &["-u", "1", "-t", "2s", "--var", "trap_start_below=1"],
+    );
+    assert!(run.task_count("on-start") >= 1);
+    assert_eq!(run.task_count("work"), 0);
+    assert!(
+        run.stdout.contains("No user got past on-start: all ")
+            && run.stdout.contains(" starts failed, so no task ran."),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("· 1 user ·"), "{}", run.stdout);
+}

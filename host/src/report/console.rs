@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use super::RunInfo;
 use crate::runtime::vu::RunContext;
+use crate::schedule::Phase;
 use crate::stats::{Samples, Snapshot};
 
 pub const LIVE_INTERVAL: Duration = Duration::from_secs(2);
@@ -25,6 +26,7 @@ pub async fn live(run: Arc<RunContext>, run_time: Option<Duration>) {
         let elapsed = run.stats.elapsed();
         let seconds = LIVE_INTERVAL.as_secs_f64();
         let remaining = match run_time {
+            _ if *run.phase.borrow() != Phase::Running => "stopping".to_owned(),
             Some(run_time) => format!("{} left", clock(run_time.saturating_sub(elapsed))),
             None => "until Ctrl-C".to_owned(),
         };
@@ -72,10 +74,10 @@ pub fn summary(info: &RunInfo, snapshot: &Snapshot) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "\nscenario {} {} · {} users · {:.1} s · {}",
+        "\nscenario {} {} · {} · {:.1} s · {}",
         info.scenario,
         info.version,
-        info.users,
+        users(info.users),
         snapshot.elapsed.as_secs_f64(),
         info.outcome
     );
@@ -178,7 +180,25 @@ pub fn summary(info: &RunInfo, snapshot: &Snapshot) -> String {
         }
         let _ = writeln!(out, "{}", errors.render(""));
     }
+    if let Some((_, starts)) = snapshot.tasks.iter().find(|(name, _)| name == "on-start")
+        && starts.count > 0
+        && starts.failures == starts.count
+    {
+        let _ = writeln!(
+            out,
+            "No user got past on-start: all {} starts failed, so no task ran.",
+            starts.count
+        );
+    }
     out
+}
+
+/// `1 user`, `20 users`.
+pub fn users(count: impl Into<u64>) -> String {
+    match count.into() {
+        1 => "1 user".to_owned(),
+        count => format!("{count} users"),
+    }
 }
 
 fn trend_row(name: &str, samples: &Samples) -> Vec<String> {
