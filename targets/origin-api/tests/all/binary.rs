@@ -64,13 +64,7 @@ fn announces_its_address_serves_and_exits_zero_on_sigterm() {
     assert!(terminated.success());
     let status = wait_exit(&mut child, Duration::from_secs(5));
     assert_eq!(status.code(), Some(0));
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
+    let stderr = stderr_of(&mut child);
     assert!(stderr.contains("workers=2"), "{stderr}");
     assert!(stderr.contains("retrieval-delay=10ms"), "{stderr}");
     // On exit it says what it saw: here the one /_stats request, which is not counted.
@@ -94,13 +88,7 @@ fn bad_flag_values_exit_2_naming_the_flag() {
         let mut child = spawn(&[flag, value]);
         let status = wait_exit(&mut child, Duration::from_secs(5));
         assert_eq!(status.code(), Some(2), "{flag} {value}");
-        let mut stderr = String::new();
-        child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut stderr)
-            .unwrap();
+        let stderr = stderr_of(&mut child);
         assert!(stderr.contains(flag), "{stderr}");
     }
 }
@@ -122,4 +110,16 @@ fn help_documents_each_flag_with_its_default() {
     ] {
         assert!(help.contains(expected), "{expected} missing in\n{help}");
     }
+}
+
+/// Everything an exited child wrote to stderr.
+fn stderr_of(child: &mut Child) -> String {
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr is piped")
+        .read_to_string(&mut stderr)
+        .unwrap();
+    stderr
 }
