@@ -87,6 +87,16 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
 
+    /// A pass criterion judged at the end, `NAME: STAT OP VALUE`, such as
+    /// `checkout: p95 < 500ms`, `errors: rate < 1%` or `requests: rate >
+    /// 100/s`; repeat for more. A failed one makes the exit status 99.
+    #[arg(long = "threshold", value_parser = crate::thresholds::parse, value_name = "THRESHOLD")]
+    pub thresholds: Vec<crate::thresholds::Threshold>,
+
+    /// Write the thresholds as a JUnit XML report, a test case each.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+
     /// The longest one request may take, unless the scenario sets its own.
     #[arg(long, value_parser = parse_duration, default_value = "60s", value_name = "DURATION")]
     pub timeout: Duration,

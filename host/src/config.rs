@@ -75,6 +75,8 @@ pub struct RunConfig {
     pub stop_timeout: Duration,
     pub vars: Vec<(String, String)>,
     pub json: Option<PathBuf>,
+    pub thresholds: Vec<crate::thresholds::Threshold>,
+    pub junit: Option<PathBuf>,
     pub cpu_budget: Duration,
     pub max_memory: u64,
 }
@@ -119,6 +121,8 @@ impl RunConfig {
             stop_timeout: args.stop_timeout,
             vars: args.vars,
             json: args.json,
+            thresholds: args.thresholds,
+            junit: args.junit,
             cpu_budget: args.cpu_budget,
             max_memory: args.max_memory,
         })

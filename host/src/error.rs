@@ -12,6 +12,8 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_ERROR: u8 = 1;
 /// The configuration or the scenario is wrong; nothing was sent.
 pub const EXIT_BAD_INPUT: u8 = 2;
+/// The run completed but failed a `--threshold` (k6 uses the same code).
+pub const EXIT_THRESHOLDS: u8 = 99;
 /// Ctrl-C or SIGTERM ended the run; its results were still printed.
 pub const EXIT_INTERRUPTED: u8 = 130;
 

@@ -11,6 +11,7 @@ mod scenario;
 mod schedule;
 mod stats;
 mod telemetry;
+mod thresholds;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -22,7 +23,7 @@ use tokio::sync::watch;
 
 use crate::cli::{Cli, Command, InspectArgs, RunArgs};
 use crate::config::RunConfig;
-use crate::error::{BadInput, EXIT_INTERRUPTED, EXIT_OK};
+use crate::error::{BadInput, EXIT_INTERRUPTED, EXIT_OK, EXIT_THRESHOLDS};
 use crate::report::RunInfo;
 use crate::runtime::vu::RunContext;
 use crate::runtime::{EngineOptions, PoolSize};
@@ -85,7 +86,7 @@ async fn describe(
 async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let config = RunConfig::from_args(args)?;
     // Find an unwritable results file before the run, not after it.
-    if let Some(path) = &config.json {
+    for path in [&config.json, &config.junit].into_iter().flatten() {
         std::fs::File::create(path).map_err(|err| {
             BadInput(format!(
                 "cannot write results to `{}`: {err}",
@@ -179,17 +180,25 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             Outcome::Misconfigured(_) => "misconfigured",
         },
     };
+    let verdicts = thresholds::evaluate(&config.thresholds, &snapshot);
     print!("{}", report::console::summary(&info, &snapshot));
+    print!("{}", report::console::thresholds(&verdicts));
     if let Some(path) = &config.json {
-        report::json::write(path, &info, &snapshot)?;
+        report::json::write(path, &info, &snapshot, &verdicts)?;
         println!("results written to {}", path.display());
+    }
+    if let Some(path) = &config.junit {
+        report::junit::write(path, &info, &verdicts)?;
+        println!("JUnit report written to {}", path.display());
     }
     // A guest revealed a configuration mistake: the results so far are
     // shown, and the run ends as bad input.
     if let Outcome::Misconfigured(message) = outcome {
         return Err(BadInput(message).into());
     }
+    let failed = verdicts.iter().any(|verdict| !verdict.passed);
     Ok(ExitCode::from(match outcome {
+        Outcome::Completed if failed => EXIT_THRESHOLDS,
         Outcome::Completed => EXIT_OK,
         _ => EXIT_INTERRUPTED,
     }))

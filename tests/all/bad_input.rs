@@ -104,6 +104,20 @@ fn a_scenario_that_panics_while_describing_itself() {
 }
 
 #[test]
+fn a_threshold_that_does_not_parse() {
+    let scenario = fixture("fetch");
+    let path = scenario.to_str().unwrap();
+    refused(
+        &["run", path, "--threshold", "p95 < 500ms"],
+        "invalid value 'p95 < 500ms' for '--threshold <THRESHOLD>': expected `NAME: STAT OP VALUE`",
+    );
+    refused(
+        &["run", path, "--threshold", "errors: rate < 0.01"],
+        "the rate of `errors` is a share, like `1%`",
+    );
+}
+
+#[test]
 fn a_relative_url_without_host() {
     let scenario = fixture("fetch");
     let output = throng()

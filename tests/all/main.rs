@@ -12,4 +12,5 @@ mod nginx;
 mod origin;
 mod scenarios;
 mod server;
+mod thresholds;
 mod workload;

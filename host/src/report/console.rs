@@ -11,6 +11,7 @@ use super::RunInfo;
 use crate::runtime::vu::RunContext;
 use crate::schedule::Phase;
 use crate::stats::{Samples, Snapshot};
+use crate::thresholds::Verdict;
 
 pub const LIVE_INTERVAL: Duration = Duration::from_secs(2);
 
@@ -190,6 +191,32 @@ pub fn summary(info: &RunInfo, snapshot: &Snapshot) -> String {
             starts.count
         );
     }
+    out
+}
+
+/// Each threshold with the figure it was judged on and its result, then
+/// how many failed. Nothing when the run has none.
+pub fn thresholds(verdicts: &[Verdict]) -> String {
+    if verdicts.is_empty() {
+        return String::new();
+    }
+    let mut table = Table::new(&["Threshold", "Value", "Result"]);
+    for verdict in verdicts {
+        table.row(vec![
+            verdict.expression.clone(),
+            verdict
+                .value
+                .clone()
+                .unwrap_or_else(|| "no data".to_owned()),
+            if verdict.passed { "pass" } else { "FAIL" }.to_owned(),
+        ]);
+    }
+    let failed = verdicts.iter().filter(|verdict| !verdict.passed).count();
+    let mut out = format!("\n{}", table.render(""));
+    let _ = match failed {
+        0 => writeln!(out, "All {} thresholds passed.", verdicts.len()),
+        _ => writeln!(out, "{failed} of {} thresholds failed.", verdicts.len()),
+    };
     out
 }
 

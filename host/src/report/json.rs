@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use super::RunInfo;
 use crate::stats::{ErrorRow, RequestStats, Snapshot, Summary};
+use crate::thresholds::Verdict;
 
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -26,6 +27,16 @@ struct Results<'a> {
     checks: Vec<CheckJson>,
     counters: Vec<CounterJson>,
     errors: &'a [ErrorRow],
+    thresholds: Vec<ThresholdJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct ThresholdJson<'a> {
+    expression: &'a str,
+    /// With its unit (`412.0 ms`, `0.50%`); `None` when nothing was recorded
+    /// under the name.
+    value: Option<&'a str>,
+    passed: bool,
 }
 
 #[derive(Serialize)]
@@ -106,7 +117,7 @@ fn request(name: &str, method: &str, stats: &RequestStats, snapshot: &Snapshot) 
 }
 
 /// The results as JSON text.
-pub fn render(info: &RunInfo, snapshot: &Snapshot) -> String {
+pub fn render(info: &RunInfo, snapshot: &Snapshot, verdicts: &[Verdict]) -> String {
     let results = Results {
         schema_version: SCHEMA_VERSION,
         throng_version: env!("CARGO_PKG_VERSION"),
@@ -169,12 +180,25 @@ pub fn render(info: &RunInfo, snapshot: &Snapshot) -> String {
             })
             .collect(),
         errors: &snapshot.errors,
+        thresholds: verdicts
+            .iter()
+            .map(|verdict| ThresholdJson {
+                expression: &verdict.expression,
+                value: verdict.value.as_deref(),
+                passed: verdict.passed,
+            })
+            .collect(),
     };
     serde_json::to_string_pretty(&results).expect("results serialise")
 }
 
 /// Writes the results file.
-pub fn write(path: &Path, info: &RunInfo, snapshot: &Snapshot) -> anyhow::Result<()> {
-    std::fs::write(path, render(info, snapshot) + "\n")
+pub fn write(
+    path: &Path,
+    info: &RunInfo,
+    snapshot: &Snapshot,
+    verdicts: &[Verdict],
+) -> anyhow::Result<()> {
+    std::fs::write(path, render(info, snapshot, verdicts) + "\n")
         .with_context(|| format!("failed to write results to `{}`", path.display()))
 }

@@ -1,9 +1,11 @@
 //! What a run shows and writes: the live line while it runs, the summary at
-//! the end ([`console`]), and the results file ([`json`]). Reports read
-//! snapshots of the statistics only.
+//! the end ([`console`]), the results file ([`json`]) and the thresholds as
+//! JUnit XML ([`junit`]). Reports read snapshots of the statistics and the
+//! thresholds' verdicts only.
 
 pub mod console;
 pub mod json;
+pub mod junit;
 
 /// What the reports say about the run besides its statistics.
 #[derive(Debug, Clone)]

@@ -1,0 +1,417 @@
+//! Thresholds: pass or fail criteria on a run's results, given as
+//! `--threshold 'NAME: STAT OP VALUE'` and judged on the final snapshot. A
+//! run that fails one exits with [`crate::error::EXIT_THRESHOLDS`], which CI
+//! tells apart from a crash.
+//!
+//! `NAME` is `requests` (all requests), `errors` (failed requests), or the
+//! name of a request, task, trend or check, looked up in that order. `STAT`
+//! is a percentile (`p50`, `p95`, `p99.9`, also k6's `p(95)`), `min`,
+//! `max`, `mean` (or `avg`), `count` or `rate`. `VALUE` carries its unit: a
+//! duration (`500ms`, `2s`) or a bare number of milliseconds for times, `1%`
+//! for a share of failures (or of passes, for a check), `100/s` for a rate
+//! per second, a bare number for counts and trends.
+
+use std::fmt;
+
+use crate::stats::{RequestStats, Samples, Snapshot};
+
+/// One parsed `--threshold`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Threshold {
+    /// As the user wrote it, trimmed.
+    pub expression: String,
+    metric: Metric,
+    stat: Stat,
+    op: Op,
+    limit: Limit,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Metric {
+    Requests,
+    Errors,
+    Named(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Stat {
+    /// 0 to 100.
+    Percentile(f64),
+    Min,
+    Max,
+    Mean,
+    Count,
+    Rate,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Op {
+    Less,
+    LessOrEqual,
+    Greater,
+    GreaterOrEqual,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Limit {
+    Millis(f64),
+    Number(f64),
+    Percent(f64),
+    PerSecond(f64),
+}
+
+/// How a threshold fared.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verdict {
+    pub expression: String,
+    /// The figure it was judged on, with its unit; `None` without data.
+    pub value: Option<String>,
+    pub passed: bool,
+    /// Why it failed, in words (for JUnit).
+    pub reason: Option<String>,
+}
+
+/// Parses `NAME: STAT OP VALUE`; the error says what is wrong with it.
+pub fn parse(text: &str) -> Result<Threshold, String> {
+    let expression = text.trim().to_owned();
+    let (name, condition) = expression
+        .rsplit_once(':')
+        .ok_or("expected `NAME: STAT OP VALUE`, such as `checkout: p95 < 500ms`")?;
+    let name = name.trim();
+    if name.is_empty() {
+        return Err("the name before `:` is empty".to_owned());
+    }
+    let at = condition
+        .find(['<', '>'])
+        .ok_or("expected a comparison: `<`, `<=`, `>` or `>=`")?;
+    let (stat, rest) = condition.split_at(at);
+    let (op, value) = match rest.strip_prefix("<=").or_else(|| rest.strip_prefix(">=")) {
+        Some(value) if rest.starts_with('<') => (Op::LessOrEqual, value),
+        Some(value) => (Op::GreaterOrEqual, value),
+        None if rest.starts_with('<') => (Op::Less, &rest[1..]),
+        None => (Op::Greater, &rest[1..]),
+    };
+    let stat = parse_stat(stat.trim())?;
+    let limit = parse_limit(value.trim())?;
+    let metric = match name {
+        "requests" => Metric::Requests,
+        "errors" => Metric::Errors,
+        _ => Metric::Named(name.to_owned()),
+    };
+    check_units(&metric, stat, limit)?;
+    Ok(Threshold {
+        expression,
+        metric,
+        stat,
+        op,
+        limit,
+    })
+}
+
+fn parse_stat(text: &str) -> Result<Stat, String> {
+    let percentile = text
+        .strip_prefix("p(")
+        .and_then(|rest| rest.strip_suffix(')'))
+        .or_else(|| text.strip_prefix('p'));
+    if let Some(number) = percentile {
+        return match number.parse::<f64>() {
+            Ok(p) if (0.0..=100.0).contains(&p) => Ok(Stat::Percentile(p)),
+            _ => Err(format!("`{text}` is not a percentile from p0 to p100")),
+        };
+    }
+    match text {
+        "min" => Ok(Stat::Min),
+        "max" => Ok(Stat::Max),
+        "mean" | "avg" => Ok(Stat::Mean),
+        "count" => Ok(Stat::Count),
+        "rate" => Ok(Stat::Rate),
+        _ => Err(format!(
+            "`{text}` is not a statistic: use p95 (any percentile), min, max, mean, count or rate"
+        )),
+    }
+}
+
+fn parse_limit(text: &str) -> Result<Limit, String> {
+    let number = |digits: &str| {
+        digits
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|value| value.is_finite())
+            .ok_or_else(|| format!("`{text}` is not a number"))
+    };
+    if let Some(digits) = text.strip_suffix('%') {
+        return number(digits).map(Limit::Percent);
+    }
+    if let Some(digits) = text.strip_suffix("/s") {
+        return number(digits).map(Limit::PerSecond);
+    }
+    if text.ends_with(|c: char| c.is_ascii_alphabetic()) {
+        return humantime::parse_duration(text)
+            .map(|duration| Limit::Millis(duration.as_secs_f64() * 1000.0))
+            .map_err(|err| format!("`{text}` is not a duration like `500ms` or `2s` ({err})"));
+    }
+    number(text).map(Limit::Number)
+}
+
+/// Rejects what can never be judged, such as `errors: p95 < 1s`.
+fn check_units(metric: &Metric, stat: Stat, limit: Limit) -> Result<(), String> {
+    let timed = matches!(
+        stat,
+        Stat::Percentile(_) | Stat::Min | Stat::Max | Stat::Mean
+    );
+    match (metric, stat, limit) {
+        (Metric::Errors, _, _) if timed => Err("`errors` has a count and a rate, no times".into()),
+        (Metric::Errors, Stat::Rate, Limit::Percent(_)) => Ok(()),
+        (Metric::Errors, Stat::Rate, _) => Err("the rate of `errors` is a share, like `1%`".into()),
+        (_, Stat::Rate, Limit::PerSecond(_) | Limit::Percent(_)) => Ok(()),
+        (_, Stat::Rate, _) => Err("a rate is a share like `1%` or a pace like `100/s`".into()),
+        (_, Stat::Count, Limit::Number(_)) => Ok(()),
+        (_, Stat::Count, _) => Err("a count is a bare number".into()),
+        (_, _, Limit::Millis(_) | Limit::Number(_)) => Ok(()),
+        (_, _, _) => Err("a time is a duration like `500ms`, or a number".into()),
+    }
+}
+
+/// Judges every threshold on the run's final figures.
+pub fn evaluate(thresholds: &[Threshold], snapshot: &Snapshot) -> Vec<Verdict> {
+    thresholds
+        .iter()
+        .map(|threshold| {
+            let expression = threshold.expression.clone();
+            let Some(value) = observe(threshold, snapshot) else {
+                return Verdict {
+                    expression,
+                    value: None,
+                    passed: false,
+                    reason: Some(format!(
+                        "the run recorded nothing named `{}`",
+                        threshold.name()
+                    )),
+                };
+            };
+            let limit = threshold.limit.value();
+            let passed = match threshold.op {
+                Op::Less => value < limit,
+                Op::LessOrEqual => value <= limit,
+                Op::Greater => value > limit,
+                Op::GreaterOrEqual => value >= limit,
+            };
+            let shown = threshold.limit.show(value);
+            Verdict {
+                reason: (!passed).then(|| {
+                    let limit = threshold.limit.show(limit);
+                    format!("{shown} is not {} {limit}", threshold.op)
+                }),
+                value: Some(shown),
+                expression,
+                passed,
+            }
+        })
+        .collect()
+}
+
+impl Threshold {
+    fn name(&self) -> &str {
+        match &self.metric {
+            Metric::Requests => "requests",
+            Metric::Errors => "errors",
+            Metric::Named(name) => name,
+        }
+    }
+}
+
+/// The figure `threshold` is about, in the unit of its limit.
+fn observe(threshold: &Threshold, snapshot: &Snapshot) -> Option<f64> {
+    let per_second = |count: u64| snapshot.rate(count);
+    let share = |part: u64, whole: u64| {
+        if whole == 0 {
+            0.0
+        } else {
+            part as f64 * 100.0 / whole as f64
+        }
+    };
+    let stat = threshold.stat;
+    match &threshold.metric {
+        Metric::Requests => requests(&snapshot.total(), stat, threshold.limit, &per_second),
+        Metric::Errors => {
+            let total = snapshot.total();
+            match stat {
+                Stat::Count => Some(total.failures as f64),
+                _ => Some(share(total.failures, total.count)),
+            }
+        }
+        Metric::Named(name) => {
+            let mut found: Option<RequestStats> = None;
+            for (_, _, stats) in snapshot.requests.iter().filter(|(n, _, _)| n == name) {
+                let merged = found.get_or_insert_with(RequestStats::default);
+                merged.count += stats.count;
+                merged.failures += stats.failures;
+                merged.latency.add(&stats.latency);
+            }
+            if let Some(stats) = found {
+                return requests(&stats, stat, threshold.limit, &per_second);
+            }
+            if let Some((_, task)) = snapshot.tasks.iter().find(|(n, _)| n == name) {
+                return match (stat, threshold.limit) {
+                    (Stat::Count, _) => Some(task.count as f64),
+                    (Stat::Rate, Limit::Percent(_)) => Some(share(task.failures, task.count)),
+                    (Stat::Rate, _) => Some(per_second(task.count)),
+                    _ => timed(&task.duration, stat),
+                };
+            }
+            if let Some((_, samples)) = snapshot.trends.iter().find(|(n, _)| n == name) {
+                return match stat {
+                    Stat::Count => Some(samples.len() as f64),
+                    Stat::Rate => Some(per_second(samples.len())),
+                    _ => timed(samples, stat),
+                };
+            }
+            let (_, check) = snapshot.checks.iter().find(|(n, _)| n == name)?;
+            let runs = check.passes + check.failures;
+            match stat {
+                Stat::Count => Some(runs as f64),
+                _ => Some(share(check.passes, runs)),
+            }
+        }
+    }
+}
+
+fn requests(
+    stats: &RequestStats,
+    stat: Stat,
+    limit: Limit,
+    per_second: &dyn Fn(u64) -> f64,
+) -> Option<f64> {
+    match (stat, limit) {
+        (Stat::Count, _) => Some(stats.count as f64),
+        (Stat::Rate, Limit::Percent(_)) if stats.count == 0 => Some(0.0),
+        (Stat::Rate, Limit::Percent(_)) => Some(stats.failures as f64 * 100.0 / stats.count as f64),
+        (Stat::Rate, _) => Some(per_second(stats.count)),
+        _ => timed(&stats.latency, stat),
+    }
+}
+
+/// A time statistic in milliseconds (samples are microseconds; trends keep
+/// thousandths of their unit, so the same division gives their unit).
+fn timed(samples: &Samples, stat: Stat) -> Option<f64> {
+    let summary = samples.summary_if_any()?;
+    Some(match stat {
+        Stat::Percentile(p) => samples.quantile(p / 100.0),
+        Stat::Min => summary.min,
+        Stat::Max => summary.max,
+        _ => summary.mean,
+    })
+}
+
+impl Limit {
+    fn value(self) -> f64 {
+        match self {
+            Limit::Millis(v) | Limit::Number(v) | Limit::Percent(v) | Limit::PerSecond(v) => v,
+        }
+    }
+
+    /// `value`, in this limit's unit, for people.
+    fn show(self, value: f64) -> String {
+        match self {
+            Limit::Millis(_) => format!("{value:.1} ms"),
+            Limit::Number(_) => format!("{}", (value * 1000.0).round() / 1000.0),
+            Limit::Percent(_) => format!("{value:.2}%"),
+            Limit::PerSecond(_) => format!("{value:.1}/s"),
+        }
+    }
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Op::Less => "<",
+            Op::LessOrEqual => "<=",
+            Op::Greater => ">",
+            Op::GreaterOrEqual => ">=",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::stats::{ErrorKind, Stats};
+
+    fn snapshot() -> Snapshot {
+        let stats = Stats::new();
+        for ms in [10, 20, 30, 40, 500] {
+            let failure = (ms == 500).then_some((ErrorKind::Status5xx, "status 503"));
+            stats.record_request(
+                "/api/rooms/:id",
+                "GET",
+                Some(Duration::from_millis(ms)),
+                0,
+                failure,
+            );
+        }
+        stats.record_task("checkout", Duration::from_millis(700), None);
+        stats.record_trend("review_completion", 2500.0);
+        stats.record_check("reply arrived", true);
+        stats.record_check("reply arrived", false);
+        stats.snapshot()
+    }
+
+    fn judge(text: &str) -> Verdict {
+        let threshold = parse(text).unwrap_or_else(|err| panic!("{text}: {err}"));
+        evaluate(&[threshold], &snapshot()).remove(0)
+    }
+
+    #[test]
+    fn names_may_hold_colons_and_stats_take_both_spellings() {
+        let threshold = parse("/api/rooms/:id: p(95)<=1s").unwrap();
+        assert_eq!(threshold.metric, Metric::Named("/api/rooms/:id".into()));
+        assert_eq!(threshold.stat, Stat::Percentile(95.0));
+        assert_eq!(threshold.op, Op::LessOrEqual);
+        assert_eq!(threshold.limit, Limit::Millis(1000.0));
+        assert_eq!(parse("x: p99.9 > 2").unwrap().stat, Stat::Percentile(99.9));
+    }
+
+    #[test]
+    fn each_kind_of_metric_is_judged_in_its_unit() {
+        assert!(judge("/api/rooms/:id: p50 < 50ms").passed);
+        let slow = judge("/api/rooms/:id: max < 100ms");
+        assert!(!slow.passed);
+        // The histogram keeps three significant digits: 500 ms reads 500.2.
+        assert_eq!(slow.reason.as_deref(), Some("500.2 ms is not < 100.0 ms"));
+        assert_eq!(judge("errors: rate < 1%").value.as_deref(), Some("20.00%"));
+        assert!(judge("errors: count <= 1").passed);
+        assert!(judge("requests: count >= 5").passed);
+        assert!(judge("checkout: p95 < 1s").passed);
+        assert!(judge("review_completion: p99 < 3000").passed);
+        assert!(!judge("reply arrived: rate > 99%").passed);
+        assert!(judge("/api/rooms/:id: rate < 25%").passed);
+    }
+
+    #[test]
+    fn a_name_the_run_never_recorded_fails() {
+        let verdict = judge("nowhere: p95 < 1s");
+        assert!(!verdict.passed);
+        assert_eq!(verdict.value, None);
+        assert_eq!(
+            verdict.reason.as_deref(),
+            Some("the run recorded nothing named `nowhere`")
+        );
+    }
+
+    #[test]
+    fn malformed_thresholds_say_what_is_wrong() {
+        let error = |text: &str| parse(text).unwrap_err();
+        assert!(error("p95 < 500ms").contains("NAME: STAT OP VALUE"));
+        assert!(error("checkout: p95 = 500ms").contains("comparison"));
+        assert!(error("checkout: p101 < 1s").contains("percentile"));
+        assert!(error("checkout: median < 1s").contains("not a statistic"));
+        assert!(error("checkout: p95 < 5 parsecs").contains("duration"));
+        assert!(error("errors: p95 < 1s").contains("no times"));
+        assert!(error("errors: rate < 0.01").contains("share"));
+        assert!(error("checkout: count < 1%").contains("bare number"));
+        assert!(error(": p95 < 1s").contains("empty"));
+    }
+}
