@@ -95,3 +95,28 @@ fn sleeps_last_their_whole_duration_while_the_run_stops() {
         "the task took {took} ms; its sleeps were cut short"
     );
 }
+
+#[test]
+fn names_past_the_limit_are_folded_into_one_row() {
+    let server = TestServer::start();
+    let run = run_ok(
+        "fetch",
+        &server.url(),
+        &["-u", "4", "-t", "3s", "--var", "unique=1"],
+    );
+    let rows = run.rows("requests");
+    let total: u64 = rows.iter().map(|row| as_u64(&row["count"])).sum();
+    assert!(
+        total > 1500,
+        "only {total} requests: too few to pass the limit"
+    );
+    assert_eq!(rows.len(), 1001, "1,000 names and one row for the rest");
+    let other = as_u64(&run.request("(other names)")["count"]);
+    assert_eq!(other, total - 1000);
+    assert_eq!(total, server.count("/"));
+    assert!(
+        run.stderr.contains("too many distinct names"),
+        "{}",
+        run.stderr
+    );
+}

@@ -41,14 +41,21 @@ impl Default for Samples {
 }
 
 impl Samples {
+    /// An empty histogram that grows with the largest value it holds: one
+    /// sized for an hour from the start would hold 180 KiB of counters, and
+    /// a run keeps one per request name, task and trend.
     pub fn new() -> Self {
-        let histogram = Histogram::new_with_bounds(1, HIGHEST, SIGNIFICANT_DIGITS)
+        let mut histogram = Histogram::new_with_bounds(1, 2, SIGNIFICANT_DIGITS)
             .expect("the bounds are valid constants");
+        histogram.auto(true);
         Self { histogram }
     }
 
     pub fn record(&mut self, value: u64) {
-        self.histogram.saturating_record(value.min(HIGHEST));
+        // Grows the histogram when needed; past an hour, values are clamped.
+        if self.histogram.record(value.min(HIGHEST)).is_err() {
+            self.histogram.saturating_record(value);
+        }
     }
 
     pub fn len(&self) -> u64 {

@@ -12,6 +12,14 @@ use std::time::{Duration, Instant};
 pub use errors::{ErrorKind, ErrorRow};
 pub use histogram::{Samples, Summary};
 
+/// The most distinct names kept for requests, and for trends, checks and
+/// counters each. A scenario that names requests by their full URL (ids
+/// and all) would otherwise grow the statistics without bound.
+pub const MAX_NAMES: usize = 1000;
+
+/// Where names past [`MAX_NAMES`] are counted.
+pub const OTHER_NAMES: &str = "(other names)";
+
 /// The statistics of one run, shared by every user.
 ///
 /// One lock guards them all: recording a sample is a hash look-up and a
@@ -36,6 +44,9 @@ struct Aggregate {
     counters: HashMap<String, u64>,
     errors: errors::ErrorTable,
     window: Window,
+    /// The kinds of name (`request`, `trend`, ...) already folded into
+    /// [`OTHER_NAMES`], so that each is warned about once.
+    folded: Vec<&'static str>,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -146,6 +157,7 @@ impl Stats {
         let micros = elapsed.map(|elapsed| u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX));
         let mut agg = self.lock();
         let agg = &mut *agg;
+        let name = bounded(&agg.requests, name, &mut agg.folded, "request");
         let methods = match agg.requests.get_mut(name) {
             Some(methods) => methods,
             None => agg.requests.entry(name.to_owned()).or_default(),
@@ -175,7 +187,10 @@ impl Stats {
     /// Records a request that could not be sent at all: a failure under
     /// its name, but no request.
     pub fn record_unsent(&self, name: &str, method: &str, kind: ErrorKind, message: &str) {
-        self.lock().errors.record(Some(method), name, kind, message);
+        let mut agg = self.lock();
+        let agg = &mut *agg;
+        let name = bounded(&agg.requests, name, &mut agg.folded, "request");
+        agg.errors.record(Some(method), name, kind, message);
     }
 
     /// Records one run of a task (or of `on-start` / `on-stop`).
@@ -198,6 +213,7 @@ impl Stats {
     pub fn record_check(&self, name: &str, passed: bool) {
         let mut agg = self.lock();
         let agg = &mut *agg;
+        let name = bounded(&agg.checks, name, &mut agg.folded, "check");
         let row = match agg.checks.get_mut(name) {
             Some(row) => row,
             None => agg.checks.entry(name.to_owned()).or_default(),
@@ -219,6 +235,8 @@ impl Stats {
         }
         let thousandths = (value * 1000.0).round() as u64;
         let mut agg = self.lock();
+        let agg = &mut *agg;
+        let name = bounded(&agg.trends, name, &mut agg.folded, "trend");
         match agg.trends.get_mut(name) {
             Some(samples) => samples.record(thousandths),
             None => agg
@@ -232,6 +250,8 @@ impl Stats {
 
     pub fn record_counter(&self, name: &str, delta: u64) {
         let mut agg = self.lock();
+        let agg = &mut *agg;
+        let name = bounded(&agg.counters, name, &mut agg.folded, "counter");
         match agg.counters.get_mut(name) {
             Some(value) => *value = value.saturating_add(delta),
             None => {
@@ -291,6 +311,29 @@ impl Default for Stats {
     }
 }
 
+/// `name`, or [`OTHER_NAMES`] when `map` already holds [`MAX_NAMES`] names
+/// and not this one; the first fold of each `kind` is logged.
+fn bounded<'a, T>(
+    map: &HashMap<String, T>,
+    name: &'a str,
+    folded: &mut Vec<&'static str>,
+    kind: &'static str,
+) -> &'a str {
+    if map.len() < MAX_NAMES || map.contains_key(name) {
+        return name;
+    }
+    if !folded.contains(&kind) {
+        folded.push(kind);
+        tracing::warn!(
+            kind,
+            limit = MAX_NAMES,
+            "too many distinct names; the rest are counted under `(other names)` \
+             (name requests with `.name(..)` to leave ids out)"
+        );
+    }
+    OTHER_NAMES
+}
+
 fn sorted<T: Clone>(map: &HashMap<String, T>) -> Vec<(String, T)> {
     let mut rows: Vec<_> = map.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     rows.sort_by(|a, b| a.0.cmp(&b.0));
@@ -300,6 +343,31 @@ fn sorted<T: Clone>(map: &HashMap<String, T>) -> Vec<(String, T)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_past_the_limit_fold_into_one_row() {
+        let stats = Stats::new();
+        for i in 0..MAX_NAMES + 5 {
+            let name = format!("/item/{i}");
+            stats.record_request(&name, "GET", Some(Duration::from_millis(1)), 0, None);
+            stats.record_trend(&name, 1.0);
+        }
+        stats.record_request("/item/7", "GET", Some(Duration::from_millis(1)), 0, None);
+        let snapshot = stats.snapshot();
+        assert_eq!(snapshot.requests.len(), MAX_NAMES + 1);
+        let other = snapshot
+            .requests
+            .iter()
+            .find(|(name, _, _)| name == OTHER_NAMES);
+        assert_eq!(other.map(|(_, _, stats)| stats.count), Some(5));
+        let known = snapshot
+            .requests
+            .iter()
+            .find(|(name, _, _)| name == "/item/7");
+        assert_eq!(known.map(|(_, _, stats)| stats.count), Some(2));
+        assert_eq!(snapshot.trends.len(), MAX_NAMES + 1);
+        assert_eq!(snapshot.total().count, MAX_NAMES as u64 + 6);
+    }
 
     #[test]
     fn requests_are_grouped_by_name_and_method() {
