@@ -11,10 +11,10 @@ use crate::schedule::WaitTime;
 
 /// Load testing with scenarios compiled to WebAssembly components.
 ///
-/// Exit status: 0 when the run completed; 2 when the configuration or the
-/// scenario is wrong (nothing is sent); 130 when the run was interrupted
-/// (Ctrl-C or SIGTERM; results are still printed and written); 1 on any
-/// other error.
+/// Exit status: 0 when the run completed; 99 when it completed but failed a
+/// `--threshold`; 2 when the configuration or the scenario is wrong
+/// (nothing is sent); 130 when the run was interrupted (Ctrl-C or SIGTERM;
+/// results are still printed and written); 1 on any other error.
 #[derive(Debug, Parser)]
 #[command(name = "throng", version, about, long_about, args_override_self = true)]
 pub struct Cli {
@@ -28,6 +28,30 @@ pub enum Command {
     Run(Box<RunArgs>),
     /// Show what a scenario describes and what it imports.
     Inspect(InspectArgs),
+    /// Combine results files of one scenario (`--json` of runs cut across
+    /// machines or repeated) into one, exactly: counts add up and
+    /// histograms merge.
+    Merge(MergeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// Results files written by `throng run --json`.
+    #[arg(required = true, value_name = "RESULTS")]
+    pub files: Vec<PathBuf>,
+
+    /// Where to write the merged results.
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: PathBuf,
+
+    /// A threshold to judge on the merged figures, besides those the files
+    /// carry; repeat for more.
+    #[arg(long = "threshold", value_parser = crate::thresholds::parse, value_name = "THRESHOLD")]
+    pub thresholds: Vec<crate::thresholds::Threshold>,
+
+    /// Write the thresholds as a JUnit XML report.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

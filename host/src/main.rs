@@ -5,6 +5,7 @@ mod cli;
 mod config;
 mod error;
 mod imports;
+mod merge;
 mod report;
 mod runtime;
 mod scenario;
@@ -47,6 +48,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Run(args) => run(*args).await,
             Command::Inspect(args) => inspect(args).await,
+            Command::Merge(args) => merge::run(args),
         }
     });
     // Users cut at an abort may still hold the runtime; do not wait for them.

@@ -8,6 +8,7 @@ mod guests;
 mod harness;
 mod http;
 mod interrupt;
+mod merge;
 mod nginx;
 mod origin;
 mod scenarios;

@@ -4,12 +4,13 @@
 //! readers raises [`SCHEMA_VERSION`].
 
 use std::path::Path;
+use std::time::Duration;
 
 use anyhow::Context as _;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::RunInfo;
-use crate::stats::{ErrorRow, RequestStats, Snapshot, Summary};
+use crate::stats::{CheckRow, ErrorRow, RequestStats, Samples, Snapshot, Summary, TaskStats};
 use crate::thresholds::Verdict;
 
 pub const SCHEMA_VERSION: u32 = 1;
@@ -127,7 +128,7 @@ pub fn render(info: &RunInfo, snapshot: &Snapshot, verdicts: &[Verdict]) -> Stri
             source: &info.source,
         },
         run: RunJson {
-            started_at: humantime::format_rfc3339_seconds(info.started_at).to_string(),
+            started_at: humantime::format_rfc3339_millis(info.started_at).to_string(),
             duration_s: snapshot.elapsed.as_secs_f64(),
             outcome: info.outcome,
             users: info.users,
@@ -202,3 +203,164 @@ pub fn write(
     std::fs::write(path, render(info, snapshot, verdicts) + "\n")
         .with_context(|| format!("failed to write results to `{}`", path.display()))
 }
+
+/// A results file read back: what `throng merge` combines.
+pub struct ReadResults {
+    pub info: RunInfo,
+    pub snapshot: Snapshot,
+    /// The thresholds' expressions, judged again on the merged figures.
+    pub thresholds: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct ResultsIn {
+    schema_version: u32,
+    scenario: ScenarioIn,
+    run: RunIn,
+    requests: Vec<RowIn>,
+    tasks: Vec<RowIn>,
+    trends: Vec<RowIn>,
+    checks: Vec<CheckIn>,
+    counters: Vec<CounterIn>,
+    errors: Vec<ErrorRow>,
+    #[serde(default)]
+    thresholds: Vec<ThresholdIn>,
+}
+
+#[derive(Deserialize)]
+struct ScenarioIn {
+    name: String,
+    version: String,
+    source: String,
+}
+
+#[derive(Deserialize)]
+struct RunIn {
+    started_at: String,
+    duration_s: f64,
+    outcome: String,
+    users: u32,
+    spawn_rate: f64,
+    run_time_s: Option<f64>,
+    host: Option<String>,
+}
+
+/// A request, task or trend row: the fields merging needs.
+#[derive(Deserialize)]
+struct RowIn {
+    name: String,
+    #[serde(default)]
+    method: String,
+    #[serde(default)]
+    count: u64,
+    #[serde(default)]
+    failures: u64,
+    #[serde(default)]
+    bytes: u64,
+    histogram: String,
+}
+
+#[derive(Deserialize)]
+struct CheckIn {
+    name: String,
+    passes: u64,
+    failures: u64,
+}
+
+#[derive(Deserialize)]
+struct CounterIn {
+    name: String,
+    value: u64,
+}
+
+#[derive(Deserialize)]
+struct ThresholdIn {
+    expression: String,
+}
+
+/// Reads a results file that [`write`] wrote. Errors name the file.
+pub fn read(path: &Path) -> Result<ReadResults, String> {
+    let at = |what: String| format!("`{}`: {what}", path.display());
+    let text = std::fs::read_to_string(path).map_err(|err| at(format!("cannot read it: {err}")))?;
+    let results: ResultsIn = serde_json::from_str(&text)
+        .map_err(|err| at(format!("not a throng results file ({err})")))?;
+    if results.schema_version != SCHEMA_VERSION {
+        return Err(at(format!(
+            "schema version {} where this throng reads {SCHEMA_VERSION}",
+            results.schema_version
+        )));
+    }
+    let samples = |row: &RowIn| Samples::decode(&row.histogram).map_err(&at);
+    let mut snapshot = Snapshot {
+        elapsed: Duration::from_secs_f64(results.run.duration_s.max(0.0)),
+        requests: Vec::new(),
+        tasks: Vec::new(),
+        trends: Vec::new(),
+        checks: Vec::new(),
+        counters: Vec::new(),
+        errors: results.errors,
+    };
+    for row in &results.requests {
+        let stats = RequestStats {
+            count: row.count,
+            failures: row.failures,
+            bytes: row.bytes,
+            latency: samples(row)?,
+        };
+        snapshot
+            .requests
+            .push((row.name.clone(), row.method.clone(), stats));
+    }
+    for row in &results.tasks {
+        let stats = TaskStats {
+            count: row.count,
+            failures: row.failures,
+            duration: samples(row)?,
+        };
+        snapshot.tasks.push((row.name.clone(), stats));
+    }
+    for row in &results.trends {
+        snapshot.trends.push((row.name.clone(), samples(row)?));
+    }
+    for check in results.checks {
+        let row = CheckRow {
+            passes: check.passes,
+            failures: check.failures,
+        };
+        snapshot.checks.push((check.name, row));
+    }
+    for counter in results.counters {
+        snapshot.counters.push((counter.name, counter.value));
+    }
+
+    let run = results.run;
+    let started_at = humantime::parse_rfc3339_weak(&run.started_at)
+        .map_err(|err| at(format!("`run.started_at` is not a time ({err})")))?;
+    let outcome = OUTCOMES
+        .into_iter()
+        .find(|outcome| *outcome == run.outcome)
+        .ok_or_else(|| at(format!("`run.outcome` `{}` is unknown", run.outcome)))?;
+    let info = RunInfo {
+        scenario: results.scenario.name,
+        version: results.scenario.version,
+        source: results.scenario.source,
+        host: run.host,
+        users: run.users,
+        spawn_rate: run.spawn_rate,
+        run_time: run.run_time_s.map(|s| Duration::from_secs_f64(s.max(0.0))),
+        started_at,
+        outcome,
+    };
+    Ok(ReadResults {
+        info,
+        snapshot,
+        thresholds: results
+            .thresholds
+            .into_iter()
+            .map(|threshold| threshold.expression)
+            .collect(),
+    })
+}
+
+/// Every `run.outcome` a results file can hold.
+pub const OUTCOMES: [&str; 4] = ["completed", "interrupted", "aborted", "misconfigured"];

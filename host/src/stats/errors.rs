@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Distinct (name, kind, message) groups kept before new messages are folded
 /// into one row per name and kind, so a message that embeds an id cannot
@@ -16,7 +16,7 @@ const MAX_MESSAGE: usize = 300;
 
 /// What kind of failure a row counts. The names are part of the results
 /// schema.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ErrorKind {
     /// The request could not be built or was aimed at a host the run does
@@ -96,7 +96,7 @@ struct Group {
 }
 
 /// One row of the failures table.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorRow {
     /// The request's method; `None` (JSON `null`) for tasks and checks.
     pub method: Option<String>,
@@ -144,14 +144,18 @@ impl ErrorTable {
                 count: *count,
             })
             .collect();
-        rows.sort_by(|a, b| {
-            b.count.cmp(&a.count).then_with(|| {
-                (&a.name, &a.method, a.kind, &a.message)
-                    .cmp(&(&b.name, &b.method, b.kind, &b.message))
-            })
-        });
+        sort_rows(&mut rows);
         rows
     }
+}
+
+/// Most frequent first, then by name, method, kind and message.
+pub fn sort_rows(rows: &mut [ErrorRow]) {
+    rows.sort_by(|a, b| {
+        b.count.cmp(&a.count).then_with(|| {
+            (&a.name, &a.method, a.kind, &a.message).cmp(&(&b.name, &b.method, b.kind, &b.message))
+        })
+    });
 }
 
 fn cut(message: &str) -> String {

@@ -4,7 +4,7 @@
 
 use base64::prelude::{BASE64_STANDARD, Engine as _};
 use hdrhistogram::Histogram;
-use hdrhistogram::serialization::{Serializer, V2DeflateSerializer};
+use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
 use serde::Serialize;
 
 /// The largest value kept exactly: an hour in microseconds. Larger values are
@@ -106,6 +106,18 @@ impl Samples {
         }
     }
 
+    /// Reads what [`Samples::encode`] wrote.
+    pub fn decode(text: &str) -> Result<Samples, String> {
+        let bytes = BASE64_STANDARD
+            .decode(text)
+            .map_err(|err| format!("a histogram is not base64: {err}"))?;
+        let mut histogram: Histogram<u64> = Deserializer::new()
+            .deserialize(&mut bytes.as_slice())
+            .map_err(|err| format!("a histogram does not decode: {err:?}"))?;
+        histogram.auto(true);
+        Ok(Samples { histogram })
+    }
+
     /// The histogram in HdrHistogram's compressed V2 form, base64-encoded:
     /// the same encoding every HdrHistogram library reads.
     pub fn encode(&self) -> String {
@@ -140,7 +152,6 @@ mod tests {
 
     #[test]
     fn encoded_histogram_decodes_to_the_same_counts() {
-        use hdrhistogram::serialization::Deserializer;
         let mut samples = Samples::new();
         samples.record(1500);
         samples.record(250_000);
@@ -153,5 +164,17 @@ mod tests {
             .unwrap();
         assert_eq!(back.len(), 2);
         assert_eq!(back.max(), samples.histogram.max());
+    }
+
+    #[test]
+    fn decoding_gives_back_the_same_figures() {
+        let mut samples = Samples::new();
+        for value in [3, 1500, 250_000, 9_000_000] {
+            samples.record(value);
+        }
+        let back = Samples::decode(&samples.encode()).unwrap();
+        assert_eq!(back.summary(), samples.summary());
+        assert_eq!(back.len(), 4);
+        assert!(Samples::decode("not base64!").is_err());
     }
 }

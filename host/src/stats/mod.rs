@@ -105,6 +105,58 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// Adds `other`'s figures to these: counts add up and histograms merge,
+    /// so the result is what one run that recorded both would show.
+    /// `elapsed` is left to the caller, who knows how the runs overlapped.
+    pub fn merge(&mut self, other: &Snapshot) {
+        for (name, method, stats) in &other.requests {
+            let at = self
+                .requests
+                .iter()
+                .position(|(n, m, _)| n == name && m == method);
+            let mine = match at {
+                Some(at) => &mut self.requests[at].2,
+                None => {
+                    self.requests
+                        .push((name.clone(), method.clone(), RequestStats::default()));
+                    &mut self.requests.last_mut().expect("just pushed").2
+                }
+            };
+            mine.count += stats.count;
+            mine.failures += stats.failures;
+            mine.bytes += stats.bytes;
+            mine.latency.add(&stats.latency);
+        }
+        self.requests
+            .sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        merge_named(&mut self.tasks, &other.tasks, |mine, theirs| {
+            mine.count += theirs.count;
+            mine.failures += theirs.failures;
+            mine.duration.add(&theirs.duration);
+        });
+        merge_named(&mut self.trends, &other.trends, |mine, theirs| {
+            mine.add(theirs)
+        });
+        merge_named(&mut self.checks, &other.checks, |mine, theirs| {
+            mine.passes += theirs.passes;
+            mine.failures += theirs.failures;
+        });
+        merge_named(&mut self.counters, &other.counters, |mine, theirs| {
+            *mine = mine.saturating_add(*theirs)
+        });
+        for row in &other.errors {
+            let same = self.errors.iter_mut().find(|mine| {
+                (&mine.method, &mine.name, mine.kind, &mine.message)
+                    == (&row.method, &row.name, row.kind, &row.message)
+            });
+            match same {
+                Some(mine) => mine.count += row.count,
+                None => self.errors.push(row.clone()),
+            }
+        }
+        errors::sort_rows(&mut self.errors);
+    }
+
     /// All requests as one row.
     pub fn total(&self) -> RequestStats {
         let mut total = RequestStats::default();
@@ -311,6 +363,26 @@ impl Default for Stats {
     }
 }
 
+/// Adds each of `theirs` to the row of the same name in `mine`, or as a new
+/// row; keeps `mine` sorted by name.
+fn merge_named<T: Clone + Default>(
+    mine: &mut Vec<(String, T)>,
+    theirs: &[(String, T)],
+    add: impl Fn(&mut T, &T),
+) {
+    for (name, value) in theirs {
+        match mine.iter_mut().find(|(n, _)| n == name) {
+            Some((_, row)) => add(row, value),
+            None => {
+                let mut row = T::default();
+                add(&mut row, value);
+                mine.push((name.clone(), row));
+            }
+        }
+    }
+    mine.sort_by(|a, b| a.0.cmp(&b.0));
+}
+
 /// `name`, or [`OTHER_NAMES`] when `map` already holds [`MAX_NAMES`] names
 /// and not this one; the first fold of each `kind` is logged.
 fn bounded<'a, T>(
@@ -343,6 +415,44 @@ fn sorted<T: Clone>(map: &HashMap<String, T>) -> Vec<(String, T)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn merged_halves_equal_one_run_that_recorded_both() {
+        let (whole, first, second) = (Stats::new(), Stats::new(), Stats::new());
+        for ms in 1..=400u64 {
+            let half = if ms % 2 == 0 { &first } else { &second };
+            let failure = (ms % 50 == 0).then_some((ErrorKind::Status5xx, "status 503"));
+            for stats in [&whole, half] {
+                let elapsed = Some(Duration::from_millis(ms));
+                stats.record_request("/r", "GET", elapsed, 10, failure);
+                stats.record_task("t", Duration::from_millis(ms * 2), None);
+                stats.record_trend("trend", ms as f64);
+                stats.record_check("c", ms % 3 != 0);
+                stats.record_counter("n", 2);
+            }
+        }
+        let whole = whole.snapshot();
+        let mut merged = first.snapshot();
+        merged.merge(&second.snapshot());
+        let row = |snapshot: &Snapshot| {
+            let (_, _, stats) = &snapshot.requests[0];
+            (
+                stats.count,
+                stats.failures,
+                stats.bytes,
+                stats.latency.summary(),
+            )
+        };
+        assert_eq!(row(&merged), row(&whole));
+        assert_eq!(
+            merged.tasks[0].1.duration.summary(),
+            whole.tasks[0].1.duration.summary()
+        );
+        assert_eq!(merged.trends[0].1.summary(), whole.trends[0].1.summary());
+        assert_eq!(merged.checks, whole.checks);
+        assert_eq!(merged.counters, whole.counters);
+        assert_eq!(merged.errors, whole.errors);
+    }
 
     #[test]
     fn names_past_the_limit_fold_into_one_row() {

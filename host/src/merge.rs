@@ -1,0 +1,117 @@
+//! `throng merge`: results files of one scenario combined into one, as if a
+//! single run had recorded everything: counts add up, histograms merge
+//! exactly, and rates are over the span from the first start to the last
+//! end, so shards that ran side by side add their throughput.
+
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime};
+
+use crate::cli::MergeArgs;
+use crate::error::{BadInput, EXIT_OK, EXIT_THRESHOLDS};
+use crate::report;
+use crate::report::json::ReadResults;
+use crate::thresholds::{self, Threshold};
+
+pub fn run(args: MergeArgs) -> anyhow::Result<ExitCode> {
+    for path in [Some(&args.output), args.junit.as_ref()]
+        .into_iter()
+        .flatten()
+    {
+        std::fs::File::create(path).map_err(|err| {
+            BadInput(format!(
+                "cannot write results to `{}`: {err}",
+                path.display()
+            ))
+        })?;
+    }
+    let mut files = Vec::with_capacity(args.files.len());
+    for path in &args.files {
+        files.push(report::json::read(path).map_err(BadInput)?);
+    }
+
+    let mut merged = files.remove(0);
+    let mut end = merged.info.started_at + merged.snapshot.elapsed;
+    let mut hosts_differ = false;
+    for (file, path) in files.iter().zip(&args.files[1..]) {
+        if file.info.scenario != merged.info.scenario {
+            return Err(BadInput(format!(
+                "`{}` holds results of scenario `{}`, `{}` of `{}`; merge files of one scenario",
+                path.display(),
+                file.info.scenario,
+                args.files[0].display(),
+                merged.info.scenario
+            ))
+            .into());
+        }
+        add(&mut merged, file, &mut end);
+        hosts_differ |= file.info.host != merged.info.host;
+    }
+    if hosts_differ {
+        merged.info.host = None;
+    }
+    merged.snapshot.elapsed = end
+        .duration_since(merged.info.started_at)
+        .unwrap_or(Duration::ZERO);
+    let names: Vec<String> = args.files.iter().map(|p| p.display().to_string()).collect();
+    merged.info.source = format!("merged from {}", names.join(", "));
+
+    let thresholds = judged(&merged, args.thresholds)?;
+    let verdicts = thresholds::evaluate(&thresholds, &merged.snapshot);
+    print!(
+        "{}",
+        report::console::summary(&merged.info, &merged.snapshot)
+    );
+    print!("{}", report::console::thresholds(&verdicts));
+    report::json::write(&args.output, &merged.info, &merged.snapshot, &verdicts)?;
+    println!("merged results written to {}", args.output.display());
+    if let Some(path) = &args.junit {
+        report::junit::write(path, &merged.info, &verdicts)?;
+        println!("JUnit report written to {}", path.display());
+    }
+    let failed = verdicts.iter().any(|verdict| !verdict.passed);
+    Ok(ExitCode::from(if failed {
+        EXIT_THRESHOLDS
+    } else {
+        EXIT_OK
+    }))
+}
+
+/// Adds one file's figures and run details to `merged`.
+fn add(merged: &mut ReadResults, file: &ReadResults, end: &mut SystemTime) {
+    merged.snapshot.merge(&file.snapshot);
+    let info = &mut merged.info;
+    info.users += file.info.users;
+    info.spawn_rate += file.info.spawn_rate;
+    info.run_time = info.run_time.max(file.info.run_time);
+    info.started_at = info.started_at.min(file.info.started_at);
+    *end = (*end).max(file.info.started_at + file.snapshot.elapsed);
+    // The merge is only as complete as its least complete part.
+    if info.outcome == "completed" {
+        info.outcome = file.info.outcome;
+    }
+    for expression in &file.thresholds {
+        if !merged.thresholds.contains(expression) {
+            merged.thresholds.push(expression.clone());
+        }
+    }
+}
+
+/// The files' thresholds and the command line's, each once.
+fn judged(merged: &ReadResults, extra: Vec<Threshold>) -> Result<Vec<Threshold>, BadInput> {
+    let mut all = Vec::new();
+    for expression in &merged.thresholds {
+        let threshold = thresholds::parse(expression).map_err(|err| {
+            BadInput(format!("threshold `{expression}` in a results file: {err}"))
+        })?;
+        all.push(threshold);
+    }
+    for threshold in extra {
+        if !all
+            .iter()
+            .any(|known| known.expression == threshold.expression)
+        {
+            all.push(threshold);
+        }
+    }
+    Ok(all)
+}
