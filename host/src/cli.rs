@@ -88,6 +88,14 @@ pub struct RunArgs {
     #[arg(short = 'r', long, value_name = "PER_SECOND")]
     pub spawn_rate: Option<f64>,
 
+    /// Ramp the user count through stages instead of `--users`: each
+    /// `DURATION:USERS` moves linearly from the previous count (0 at first)
+    /// to USERS over DURATION; the run time is their sum. Repeat in order:
+    /// `--stage 1m:50 --stage 5m:50 --stage 1m:0`.
+    #[arg(long = "stage", value_parser = crate::schedule::stages::parse, value_name = "DURATION:USERS",
+          conflicts_with_all = ["users", "spawn_rate", "run_time"])]
+    pub stages: Vec<crate::schedule::Stage>,
+
     /// How long to run, from the first user's start: `30s`, `5m`, `1h30m`
     /// [default: until Ctrl-C].
     #[arg(short = 't', long, value_parser = parse_duration, value_name = "DURATION")]

@@ -8,6 +8,7 @@ use url::Url;
 
 use crate::cli::RunArgs;
 use crate::schedule::WaitTime;
+use crate::schedule::stages;
 
 /// A mistake in the flags. The run does not start; exit status 2.
 #[derive(Debug, thiserror::Error)]
@@ -16,6 +17,8 @@ pub enum ConfigError {
     BadHost(String, String),
     #[error("`--users` must be at least 1")]
     NoUsers,
+    #[error("`--stage` must add up to more than no time and want at least one user")]
+    EmptyStages,
     #[error("`--spawn-rate {0}` must be a positive number of users per second")]
     BadSpawnRate(f64),
     #[error("`--run-time` must be longer than zero")]
@@ -67,8 +70,10 @@ impl HttpConfig {
 pub struct RunConfig {
     pub scenario: PathBuf,
     pub http: HttpConfig,
+    /// With stages, the most users at once.
     pub users: u32,
     pub spawn_rate: f64,
+    pub stages: Vec<crate::schedule::Stage>,
     pub run_time: Option<Duration>,
     /// Overrides the scenario's wait time when given.
     pub wait: Option<WaitTime>,
@@ -84,14 +89,23 @@ pub struct RunConfig {
 impl RunConfig {
     pub fn from_args(args: RunArgs) -> Result<Self, ConfigError> {
         let host = args.host.as_deref().map(parse_host).transpose()?;
-        if args.users == 0 {
+        let (users, run_time) = if args.stages.is_empty() {
+            (args.users, args.run_time)
+        } else {
+            let total = stages::total(&args.stages);
+            if total.is_zero() || stages::peak(&args.stages) == 0 {
+                return Err(ConfigError::EmptyStages);
+            }
+            (stages::peak(&args.stages), Some(total))
+        };
+        if users == 0 {
             return Err(ConfigError::NoUsers);
         }
-        let spawn_rate = args.spawn_rate.unwrap_or(f64::from(args.users));
+        let spawn_rate = args.spawn_rate.unwrap_or(f64::from(users));
         if !(spawn_rate.is_finite() && spawn_rate > 0.0) {
             return Err(ConfigError::BadSpawnRate(spawn_rate));
         }
-        if args.run_time == Some(Duration::ZERO) {
+        if run_time == Some(Duration::ZERO) {
             return Err(ConfigError::NoRunTime);
         }
         for entry in &args.allow_hosts {
@@ -114,9 +128,10 @@ impl RunConfig {
                 timeout: args.timeout,
                 max_body: args.max_body_size,
             },
-            users: args.users,
+            users,
             spawn_rate,
-            run_time: args.run_time,
+            stages: args.stages,
+            run_time,
             wait: args.wait_time,
             stop_timeout: args.stop_timeout,
             vars: args.vars,

@@ -108,7 +108,7 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let engine = runtime::engine(
         options,
         Some(PoolSize {
-            instances: config.users,
+            instances: pool_instances(&config),
             footprint,
         }),
     )?;
@@ -122,6 +122,7 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         stop_timeout: config.stop_timeout,
         tasks: description.tasks.clone(),
         wait: config.wait.unwrap_or(description.wait),
+        stages: config.stages.clone(),
     });
 
     let stats = Arc::new(Stats::new());
@@ -141,12 +142,20 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         tls: imports::http::tls_config().context("failed to set up TLS")?,
     });
     let host = config.http.host.as_ref().map(ToString::to_string);
+    let load = if plan.stages.is_empty() {
+        format!(
+            "{} at {}/s",
+            report::console::users(plan.users),
+            plan.spawn_rate
+        )
+    } else {
+        let stages: Vec<String> = plan.stages.iter().map(ToString::to_string).collect();
+        format!("stages {}", stages.join(" "))
+    };
     println!(
-        "running `{}` {}: {} at {}/s, {}, wait {}{}",
+        "running `{}` {}: {load}, {}, wait {}{}",
         description.name,
         description.version,
-        report::console::users(plan.users),
-        plan.spawn_rate,
         plan.run_time.map_or("until Ctrl-C".to_owned(), |t| format!(
             "for {}",
             humantime::format_duration(t)
@@ -174,6 +183,7 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         users: plan.users,
         spawn_rate: plan.spawn_rate,
         run_time: plan.run_time,
+        stages: plan.stages.clone(),
         started_at,
         outcome: match outcome {
             Outcome::Completed => "completed",
@@ -204,6 +214,17 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         Outcome::Completed => EXIT_OK,
         _ => EXIT_INTERRUPTED,
     }))
+}
+
+/// Instances the pool holds. With stages, users lowered by one stage finish
+/// their task while the next may raise the count again: room for a tenth
+/// more (at least 10) covers them.
+fn pool_instances(config: &RunConfig) -> u32 {
+    if config.stages.is_empty() {
+        config.users
+    } else {
+        config.users.saturating_add((config.users / 10).max(10))
+    }
 }
 
 async fn inspect(args: InspectArgs) -> anyhow::Result<ExitCode> {

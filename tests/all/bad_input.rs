@@ -118,6 +118,15 @@ fn a_threshold_that_does_not_parse() {
 }
 
 #[test]
+fn a_stage_with_a_negative_duration() {
+    let scenario = fixture("fetch");
+    refused(
+        &["run", scenario.to_str().unwrap(), "--stage=-5s:10"],
+        "invalid value '-5s:10' for '--stage <DURATION:USERS>': `-5s` is not a duration",
+    );
+}
+
+#[test]
 fn a_relative_url_without_host() {
     let scenario = fixture("fetch");
     let output = throng()

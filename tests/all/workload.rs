@@ -120,3 +120,53 @@ fn names_past_the_limit_are_folded_into_one_row() {
         run.stderr
     );
 }
+
+#[test]
+fn the_user_count_follows_the_stages() {
+    let server = TestServer::start();
+    let stages = ["--stage", "5s:20", "--stage", "5s:20", "--stage", "5s:0"];
+    let mut args = vec!["--var", "path=/delay/100"];
+    args.extend(stages);
+    let run = run_ok("fetch", &server.url(), &args);
+
+    // The live line, every 2 s: `[00:04] users   16 | ...`.
+    let plan = |secs: f64| -> f64 {
+        match secs {
+            s if s < 5.0 => 4.0 * s,
+            s if s < 10.0 => 20.0,
+            s if s < 15.0 => 20.0 - 4.0 * (s - 10.0),
+            _ => 0.0,
+        }
+    };
+    let mut seen = 0;
+    for line in run.stdout.lines().filter(|line| line.starts_with('[')) {
+        let secs: f64 =
+            line[1..3].parse::<f64>().unwrap() * 60.0 + line[4..6].parse::<f64>().unwrap();
+        if secs >= 15.0 {
+            continue;
+        }
+        let users: f64 = line.split_whitespace().nth(2).unwrap().parse().unwrap();
+        let (low, high) = (
+            plan(secs - 1.0).min(plan(secs + 1.0)),
+            plan(secs - 1.0).max(plan(secs + 1.0)),
+        );
+        let (low, high) = (low.min(plan(secs)).floor(), high.max(plan(secs)).ceil());
+        assert!(
+            users >= low && users <= high,
+            "at {secs} s {users} users, not within a second of the plan ({low}..{high}):\n{}",
+            run.stdout
+        );
+        seen += 1;
+    }
+    assert!(seen >= 6, "too few live lines:\n{}", run.stdout);
+    let started = run.task_count("on-start");
+    assert!(started >= 20, "{started} users started");
+    assert_eq!(
+        run.task_count("on-stop"),
+        started,
+        "every user lowered stops cleanly"
+    );
+    let results = run.results.as_ref().unwrap();
+    assert_eq!(results["run"]["stages"][0]["users"], 20);
+    assert_eq!(results["run"]["users"], 20);
+}

@@ -10,6 +10,7 @@ use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 
 use super::RunInfo;
+use crate::schedule::Stage;
 use crate::stats::{CheckRow, ErrorRow, RequestStats, Samples, Snapshot, Summary, TaskStats};
 use crate::thresholds::Verdict;
 
@@ -56,6 +57,13 @@ struct RunJson<'a> {
     spawn_rate: f64,
     run_time_s: Option<f64>,
     host: Option<&'a str>,
+    stages: Vec<StageJson>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StageJson {
+    duration_s: f64,
+    users: u32,
 }
 
 #[derive(Serialize)]
@@ -135,6 +143,14 @@ pub fn render(info: &RunInfo, snapshot: &Snapshot, verdicts: &[Verdict]) -> Stri
             spawn_rate: info.spawn_rate,
             run_time_s: info.run_time.map(|run_time| run_time.as_secs_f64()),
             host: info.host.as_deref(),
+            stages: info
+                .stages
+                .iter()
+                .map(|stage| StageJson {
+                    duration_s: stage.duration.as_secs_f64(),
+                    users: stage.users,
+                })
+                .collect(),
         },
         requests: snapshot
             .requests
@@ -243,6 +259,8 @@ struct RunIn {
     spawn_rate: f64,
     run_time_s: Option<f64>,
     host: Option<String>,
+    #[serde(default)]
+    stages: Vec<StageJson>,
 }
 
 /// A request, task or trend row: the fields merging needs.
@@ -348,6 +366,14 @@ pub fn read(path: &Path) -> Result<ReadResults, String> {
         users: run.users,
         spawn_rate: run.spawn_rate,
         run_time: run.run_time_s.map(|s| Duration::from_secs_f64(s.max(0.0))),
+        stages: run
+            .stages
+            .iter()
+            .map(|stage| Stage {
+                duration: Duration::from_secs_f64(stage.duration_s.max(0.0)),
+                users: stage.users,
+            })
+            .collect(),
         started_at,
         outcome,
     };

@@ -85,6 +85,7 @@ mod tests {
             users: 1,
             spawn_rate: 1.0,
             run_time: Some(Duration::from_secs(1)),
+            stages: Vec::new(),
             started_at: SystemTime::UNIX_EPOCH,
             outcome: "completed",
         };

@@ -17,6 +17,8 @@ pub struct RunInfo {
     pub users: u32,
     pub spawn_rate: f64,
     pub run_time: Option<std::time::Duration>,
+    /// The stages the user count followed, if any.
+    pub stages: Vec<crate::schedule::Stage>,
     pub started_at: std::time::SystemTime,
     /// `completed`, `interrupted` or `aborted`.
     pub outcome: &'static str,

@@ -1,9 +1,11 @@
 //! Workload models. The closed model of this release: a fixed number of
-//! users started at a spawn rate, each running tasks picked by weight with
-//! a wait between them, until the run time ends or the run is interrupted;
-//! then a graceful stop bounded by the stop timeout.
+//! users started at a spawn rate, or a user count that follows stages, each
+//! user running tasks picked by weight with a wait between them, until the
+//! run time ends or the run is interrupted; then a graceful stop bounded by
+//! the stop timeout.
 
 mod pick;
+pub mod stages;
 mod users;
 
 use std::sync::Arc;
@@ -15,9 +17,13 @@ use tokio::task::JoinSet;
 use tokio::time::sleep_until;
 
 pub use pick::{Picker, WaitTime};
+pub use stages::Stage;
 pub use users::Users;
 
 use crate::scenario::Task;
+
+/// How often the user count is brought to what the stages want.
+const RAMP_TICK: Duration = Duration::from_millis(50);
 
 /// Where the run is. Users watch it: `Stopping` ends waits and sleeps and
 /// lets tasks in flight finish; `Aborting` cuts them.
@@ -31,6 +37,7 @@ pub enum Phase {
 /// What the closed model runs.
 #[derive(Debug, Clone)]
 pub struct Plan {
+    /// With stages, the most users at once.
     pub users: u32,
     /// Users started per second.
     pub spawn_rate: f64,
@@ -39,6 +46,9 @@ pub struct Plan {
     pub stop_timeout: Duration,
     pub tasks: Vec<Task>,
     pub wait: WaitTime,
+    /// When not empty, the user count follows these instead of `users`
+    /// and `spawn_rate`, and the run time is their sum.
+    pub stages: Vec<Stage>,
 }
 
 impl Plan {
@@ -92,13 +102,35 @@ pub async fn execute(users: Arc<Users>, phase: watch::Sender<Phase>) -> std::io:
     let far = started + Duration::from_secs(100 * 365 * 24 * 3600);
     let mut running = JoinSet::new();
     let mut spawned = 0;
+    // Users that may be asked to stop before the run does (stages), the
+    // latest started last.
+    let mut retirable: Vec<watch::Sender<bool>> = Vec::new();
+    let mut ramp = tokio::time::interval(RAMP_TICK);
 
     let outcome = loop {
-        let next_spawn = (spawned < plan.users).then(|| started + plan.spawn_offset(spawned));
+        let next_spawn = (plan.stages.is_empty() && spawned < plan.users)
+            .then(|| started + plan.spawn_offset(spawned));
         tokio::select! {
             () = sleep_until(next_spawn.unwrap_or(far).into()), if next_spawn.is_some() => {
-                running.spawn(users.clone().live(spawned));
+                let (_, retire) = watch::channel(false);
+                running.spawn(users.clone().live(spawned, retire));
                 spawned += 1;
+            }
+            _ = ramp.tick(), if !plan.stages.is_empty() => {
+                // Reap the users that retired.
+                while running.try_join_next().is_some() {}
+                let wanted = stages::users_at(&plan.stages, started.elapsed()) as usize;
+                retirable.retain(|retire| !retire.is_closed());
+                while retirable.len() < wanted {
+                    let (retire, retired) = watch::channel(false);
+                    running.spawn(users.clone().live(spawned, retired));
+                    retirable.push(retire);
+                    spawned += 1;
+                }
+                while retirable.len() > wanted {
+                    let retire = retirable.pop().expect("more users than wanted");
+                    retire.send_replace(true);
+                }
             }
             () = sleep_until(deadline.unwrap_or(far).into()) => break Outcome::Completed,
             () = signals.recv() => break Outcome::Interrupted { forced: false },
@@ -114,6 +146,7 @@ pub async fn execute(users: Arc<Users>, phase: watch::Sender<Phase>) -> std::io:
     } else {
         Phase::Stopping
     });
+    while running.try_join_next().is_some() {}
     tracing::info!(users = running.len(), "stopping");
     let grace = tokio::time::sleep(plan.stop_timeout);
     tokio::pin!(grace);

@@ -28,7 +28,10 @@ pub struct Users {
 }
 
 impl Users {
-    pub async fn live(self: Arc<Self>, id: u32) {
+    /// One user's life. `retire` turning true ends it as the run's stop
+    /// does (the task in flight finishes, then `on-stop`) while the others
+    /// go on: stages that lower the user count send it.
+    pub async fn live(self: Arc<Self>, id: u32, mut retire: watch::Receiver<bool>) {
         let session = match crate::imports::http::Session::new(&self.tls) {
             Ok(session) => session,
             Err(err) => {
@@ -43,14 +46,14 @@ impl Users {
         tracing::debug!(vu = id, "user started");
         self.run.active_users.fetch_add(1, Ordering::Relaxed);
 
-        while *phase.borrow() == Phase::Running {
+        while *phase.borrow() == Phase::Running && !*retire.borrow() {
             let current = match vu.as_mut() {
                 Some(current) => current,
                 None => match self.start(id, &session, iteration, &mut phase).await {
                     Some(started) => vu.insert(started),
                     None => {
                         let pause = self.plan.wait.sample(&mut rng).max(RESTART_PAUSE);
-                        pause_unless_stopping(pause, &mut phase).await;
+                        pause_unless_stopping(pause, &mut phase, &mut retire).await;
                         continue;
                     }
                 },
@@ -64,7 +67,7 @@ impl Users {
                 Some(_) => {}
                 None => break,
             }
-            pause_unless_stopping(self.plan.wait.sample(&mut rng), &mut phase).await;
+            pause_unless_stopping(self.plan.wait.sample(&mut rng), &mut phase, &mut retire).await;
         }
 
         if let Some(mut vu) = vu
@@ -138,13 +141,26 @@ impl Users {
     }
 }
 
-/// Waits, but not past the start of the stop.
-async fn pause_unless_stopping(duration: Duration, phase: &mut watch::Receiver<Phase>) {
+/// Waits, but not past the start of the stop or the user's retirement.
+async fn pause_unless_stopping(
+    duration: Duration,
+    phase: &mut watch::Receiver<Phase>,
+    retire: &mut watch::Receiver<bool>,
+) {
     if duration.is_zero() {
         return;
     }
     tokio::select! {
         () = tokio::time::sleep(duration) => {}
         _ = phase.wait_for(|phase| *phase != Phase::Running) => {}
+        () = retired(retire) => {}
+    }
+}
+
+/// Completes when the user is asked to retire; never for a user whose
+/// sender is gone (the closed model keeps none).
+async fn retired(retire: &mut watch::Receiver<bool>) {
+    if retire.wait_for(|retire| *retire).await.is_err() {
+        std::future::pending::<()>().await;
     }
 }
