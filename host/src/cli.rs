@@ -96,6 +96,24 @@ pub struct RunArgs {
           conflicts_with_all = ["users", "spawn_rate", "run_time"])]
     pub stages: Vec<crate::schedule::Stage>,
 
+    /// The arrival-rate model: start this many iterations (tasks) per
+    /// second whatever the server does, on `--users` users started at once
+    /// and more as needed up to `--max-users`. Latencies are also timed
+    /// from when each iteration was due (coordinated omission corrected).
+    #[arg(long, value_name = "PER_SECOND", conflicts_with_all = ["stages", "spawn_rate", "wait_time"])]
+    pub arrival_rate: Option<f64>,
+
+    /// With `--arrival-rate`: the most users the pool grows to [default:
+    /// 100, or `--users` if more].
+    #[arg(long, value_name = "N", requires = "arrival_rate")]
+    pub max_users: Option<u32>,
+
+    /// With `--arrival-rate`: the most due iterations that wait for a busy
+    /// pool; one that finds the queue full is dropped and counted
+    /// [default: ten seconds' worth].
+    #[arg(long, value_name = "N", requires = "arrival_rate")]
+    pub max_queue: Option<usize>,
+
     /// How long to run, from the first user's start: `30s`, `5m`, `1h30m`
     /// [default: until Ctrl-C].
     #[arg(short = 't', long, value_parser = parse_duration, value_name = "DURATION")]

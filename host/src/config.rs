@@ -19,6 +19,12 @@ pub enum ConfigError {
     NoUsers,
     #[error("`--stage` must add up to more than no time and want at least one user")]
     EmptyStages,
+    #[error("`--arrival-rate {0}` must be a positive number of iterations per second")]
+    BadArrivalRate(f64),
+    #[error("`--max-users {0}` must be at least `--users` ({1})")]
+    MaxUsersBelowUsers(u32, u32),
+    #[error("`--max-queue` must be at least 1")]
+    NoQueue,
     #[error("`--spawn-rate {0}` must be a positive number of users per second")]
     BadSpawnRate(f64),
     #[error("`--run-time` must be longer than zero")]
@@ -74,6 +80,7 @@ pub struct RunConfig {
     pub users: u32,
     pub spawn_rate: f64,
     pub stages: Vec<crate::schedule::Stage>,
+    pub arrival: Option<crate::schedule::Arrival>,
     pub run_time: Option<Duration>,
     /// Overrides the scenario's wait time when given.
     pub wait: Option<WaitTime>,
@@ -101,6 +108,27 @@ impl RunConfig {
         if users == 0 {
             return Err(ConfigError::NoUsers);
         }
+        let arrival = match args.arrival_rate {
+            None => None,
+            Some(rate) if !(rate.is_finite() && rate > 0.0) => {
+                return Err(ConfigError::BadArrivalRate(rate));
+            }
+            Some(rate) => {
+                let max_users = args.max_users.unwrap_or(users.max(100));
+                if max_users < users {
+                    return Err(ConfigError::MaxUsersBelowUsers(max_users, users));
+                }
+                let max_queue = args.max_queue.unwrap_or((rate * 10.0).ceil() as usize);
+                if max_queue == 0 {
+                    return Err(ConfigError::NoQueue);
+                }
+                Some(crate::schedule::Arrival {
+                    rate,
+                    max_users,
+                    max_queue,
+                })
+            }
+        };
         let spawn_rate = args.spawn_rate.unwrap_or(f64::from(users));
         if !(spawn_rate.is_finite() && spawn_rate > 0.0) {
             return Err(ConfigError::BadSpawnRate(spawn_rate));
@@ -131,6 +159,7 @@ impl RunConfig {
             users,
             spawn_rate,
             stages: args.stages,
+            arrival,
             run_time,
             wait: args.wait_time,
             stop_timeout: args.stop_timeout,

@@ -101,7 +101,7 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         max_memory: config.max_memory,
     };
     let (description, footprint, _) = describe(&source, options, &config.vars).await?;
-    for warning in runtime::limits::check(config.users) {
+    for warning in runtime::limits::check(pool_instances(&config)) {
         tracing::warn!("{warning}");
     }
 
@@ -123,26 +123,39 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         tasks: description.tasks.clone(),
         wait: config.wait.unwrap_or(description.wait),
         stages: config.stages.clone(),
+        arrival: config.arrival,
     });
 
     let stats = Arc::new(Stats::new());
     let (phase, phase_rx) = watch::channel(Phase::Running);
-    let run = Arc::new(RunContext::new(
+    let mut context = RunContext::new(
         stats.clone(),
         config.http.clone(),
         config.vars.clone(),
         phase_rx,
         config.cpu_budget,
-    ));
+    );
+    context.corrects_omission = config.arrival.is_some();
+    let run = Arc::new(context);
     let users = Arc::new(Users {
         pre,
         run: run.clone(),
         plan: plan.clone(),
         picker: Picker::new(plan.tasks.iter().map(|task| task.weight)),
         tls: imports::http::tls_config().context("failed to set up TLS")?,
+        queue: plan
+            .arrival
+            .map(|arrival| schedule::arrival::Queue::new(arrival.max_queue)),
     });
     let host = config.http.host.as_ref().map(ToString::to_string);
-    let load = if plan.stages.is_empty() {
+    let load = if let Some(arrival) = plan.arrival {
+        format!(
+            "{}/s arrival rate on {} growing to {}",
+            arrival.rate,
+            report::console::users(plan.users),
+            arrival.max_users
+        )
+    } else if plan.stages.is_empty() {
         format!(
             "{} at {}/s",
             report::console::users(plan.users),
@@ -160,7 +173,11 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             "for {}",
             humantime::format_duration(t)
         )),
-        plan.wait,
+        if plan.arrival.is_some() {
+            "none".to_owned()
+        } else {
+            plan.wait.to_string()
+        },
         host.as_ref()
             .map(|host| format!(", against {host}"))
             .unwrap_or_default(),
@@ -220,7 +237,9 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 /// their task while the next may raise the count again: room for a tenth
 /// more (at least 10) covers them.
 fn pool_instances(config: &RunConfig) -> u32 {
-    if config.stages.is_empty() {
+    if let Some(arrival) = config.arrival {
+        arrival.max_users
+    } else if config.stages.is_empty() {
         config.users
     } else {
         config.users.saturating_add((config.users / 10).max(10))

@@ -248,6 +248,7 @@ fn observe(threshold: &Threshold, snapshot: &Snapshot) -> Option<f64> {
                 merged.count += stats.count;
                 merged.failures += stats.failures;
                 merged.latency.add(&stats.latency);
+                merged.corrected.add(&stats.corrected);
             }
             if let Some(stats) = found {
                 return requests(&stats, stat, threshold.limit, &per_second);
@@ -288,7 +289,7 @@ fn requests(
         (Stat::Rate, Limit::Percent(_)) if stats.count == 0 => Some(0.0),
         (Stat::Rate, Limit::Percent(_)) => Some(stats.failures as f64 * 100.0 / stats.count as f64),
         (Stat::Rate, _) => Some(per_second(stats.count)),
-        _ => timed(&stats.latency, stat),
+        _ => timed(stats.timed(), stat),
     }
 }
 
@@ -350,6 +351,7 @@ mod tests {
                 Some(Duration::from_millis(ms)),
                 0,
                 failure,
+                None,
             );
         }
         stats.record_task("checkout", Duration::from_millis(700), None);

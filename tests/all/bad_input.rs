@@ -127,6 +127,15 @@ fn a_stage_with_a_negative_duration() {
 }
 
 #[test]
+fn an_arrival_rate_of_zero() {
+    let scenario = fixture("fetch");
+    refused(
+        &["run", scenario.to_str().unwrap(), "--arrival-rate", "0"],
+        "`--arrival-rate 0` must be a positive number of iterations per second",
+    );
+}
+
+#[test]
 fn a_relative_url_without_host() {
     let scenario = fixture("fetch");
     let output = throng()

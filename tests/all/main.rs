@@ -2,6 +2,7 @@
 //! `throng` binary against it, and compares what the server saw with what
 //! throng reported. See tests/README.md.
 
+mod arrival;
 mod bad_input;
 mod failures;
 mod guests;

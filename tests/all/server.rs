@@ -1,16 +1,19 @@
 //! A target server for the tests, in the test process, on 127.0.0.1: it
 //! counts every request it receives by path, and answers as the path says:
-//! `/delay/<ms>` after that many milliseconds, `/status/<code>` with that
-//! status, `/redirect/<path>` with a 302 to `/<path>`, `/away` with a 302 to
-//! another host, `/login` with a session cookie, `/needs-cookie` with 200
-//! only when that cookie comes back (401 otherwise), anything else 200 `ok`
-//! at once.
+//! `/delay/<ms>` after that many milliseconds; `/stall/<from>/<ms>` after
+//! 10 ms, except that during a window of `<ms>` opening `<from>` ms after
+//! the server started it holds every request to the window's end;
+//! `/status/<code>` with that status; `/redirect/<path>` with a 302 to
+//! `/<path>`; `/away` with a 302 to another host; `/login` with a session
+//! cookie; `/needs-cookie` with 200 only when that cookie comes back (401
+//! otherwise); anything else 200 `ok` at once.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -86,16 +89,49 @@ impl Drop for Background {
 pub struct TestServer {
     pub addr: SocketAddr,
     counts: Counts,
+    load: Arc<Load>,
     _server: Background,
+}
+
+/// When the server started, and how many `/delay` and `/stall` requests it
+/// held at once.
+#[derive(Debug)]
+struct Load {
+    started: Instant,
+    in_flight: AtomicUsize,
+    most_in_flight: AtomicUsize,
+}
+
+/// Counts a held request while it lives.
+struct Held<'a>(&'a Load);
+
+impl<'a> Held<'a> {
+    fn new(load: &'a Load) -> Self {
+        let now = load.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        load.most_in_flight.fetch_max(now, Ordering::SeqCst);
+        Held(load)
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl TestServer {
     pub fn start() -> Self {
         let counts: Counts = Arc::default();
-        let seen = counts.clone();
+        let load = Arc::new(Load {
+            started: Instant::now(),
+            in_flight: AtomicUsize::new(0),
+            most_in_flight: AtomicUsize::new(0),
+        });
+        let (seen, held) = (counts.clone(), load.clone());
         let server = Background::start(|listener, shutdown| async move {
-            let app = Router::new()
-                .fallback(move |uri: Uri, headers: HeaderMap| answer(seen.clone(), uri, headers));
+            let app = Router::new().fallback(move |uri: Uri, headers: HeaderMap| {
+                answer(seen.clone(), held.clone(), uri, headers)
+            });
             axum::serve(listener, app)
                 .with_graceful_shutdown(shutdown)
                 .await
@@ -104,6 +140,7 @@ impl TestServer {
         Self {
             addr: server.addr,
             counts,
+            load,
             _server: server,
         }
     }
@@ -121,13 +158,35 @@ impl TestServer {
     pub fn total(&self) -> u64 {
         self.counts.lock().unwrap().values().sum()
     }
+
+    /// The most `/delay` and `/stall` requests held at once.
+    pub fn most_in_flight(&self) -> usize {
+        self.load.most_in_flight.load(Ordering::SeqCst)
+    }
 }
 
-async fn answer(counts: Counts, uri: Uri, headers: HeaderMap) -> Response {
+async fn answer(counts: Counts, load: Arc<Load>, uri: Uri, headers: HeaderMap) -> Response {
     let path = uri.path().to_owned();
     *counts.lock().unwrap().entry(path.clone()).or_default() += 1;
     if let Some(ms) = path.strip_prefix("/delay/").and_then(|ms| ms.parse().ok()) {
+        let _held = Held::new(&load);
         tokio::time::sleep(Duration::from_millis(ms)).await;
+        return (StatusCode::OK, "ok").into_response();
+    }
+    if let Some((from, length)) = path
+        .strip_prefix("/stall/")
+        .and_then(|window| window.split_once('/'))
+        .and_then(|(from, length)| Some((from.parse::<u64>().ok()?, length.parse::<u64>().ok()?)))
+    {
+        // Held to the end of the window [from, from + length) ms after the
+        // server started, then 10 ms, as a server that stalls for a while.
+        let _held = Held::new(&load);
+        let window_end = load.started + Duration::from_millis(from + length);
+        let now = Instant::now();
+        if now >= load.started + Duration::from_millis(from) && now < window_end {
+            tokio::time::sleep_until(window_end.into()).await;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
         return (StatusCode::OK, "ok").into_response();
     }
     if let Some(code) = path

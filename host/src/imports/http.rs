@@ -100,6 +100,11 @@ impl Host for VuState {
             done: false,
         };
         let started = Instant::now();
+        // The first request of an iteration in the arrival-rate model is
+        // also timed from when the iteration was due; the others as sent.
+        let due = self.due.take();
+        let corrects = run.corrects_omission;
+        let corrected = move |end: Instant| corrects.then(|| end - due.unwrap_or(started));
         // The exchange runs as its own task: polled from the guest's fiber,
         // reqwest's deep futures would keep that much more of every user's
         // fiber stack resident.
@@ -111,7 +116,8 @@ impl Host for VuState {
             Some(result) => result,
             None => Ok(Err(Failed::Panicked)),
         };
-        let elapsed = started.elapsed();
+        let ended = Instant::now();
+        let elapsed = ended - started;
         flight.done = true;
         self.touch();
 
@@ -138,8 +144,14 @@ impl Host for VuState {
                     .as_ref()
                     .map(|(kind, message)| (*kind, message.as_str()));
                 let bytes = response.body.len() as u64;
-                run.stats
-                    .record_request(&name, &method, Some(elapsed), bytes, failure);
+                run.stats.record_request(
+                    &name,
+                    &method,
+                    Some(elapsed),
+                    bytes,
+                    failure,
+                    corrected(ended),
+                );
                 Ok(Response {
                     elapsed_us: u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
                     ..response
@@ -153,8 +165,14 @@ impl Host for VuState {
             Err(failed) => {
                 let (kind, error) = failed.classify();
                 let message = error_message(&error);
-                run.stats
-                    .record_request(&name, &method, Some(elapsed), 0, Some((kind, &message)));
+                run.stats.record_request(
+                    &name,
+                    &method,
+                    Some(elapsed),
+                    0,
+                    Some((kind, &message)),
+                    corrected(ended),
+                );
                 Err(error)
             }
         }
@@ -566,7 +584,7 @@ impl Drop for InFlight<'_> {
                 "the run stopped before the response ended",
             ));
             self.stats
-                .record_request(self.name, self.method, None, 0, failure);
+                .record_request(self.name, self.method, None, 0, failure, None);
         }
     }
 }

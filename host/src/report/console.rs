@@ -83,11 +83,24 @@ pub fn summary(info: &RunInfo, snapshot: &Snapshot) -> String {
         info.outcome
     );
 
-    let mut requests = Table::new(&[
-        "Request", "Method", "Reqs", "Fails", "Req/s", "Min", "Mean", "p50", "p90", "p95", "p99",
-        "p99.9", "Max", "Bytes",
-    ]);
     let total = snapshot.total();
+    // In the arrival-rate model the times shown are corrected, and marked.
+    let corrected = !total.corrected.is_empty();
+    let mark = |header: &'static str| {
+        if corrected {
+            format!("{header}*")
+        } else {
+            header.to_owned()
+        }
+    };
+    let headers: Vec<String> = ["Min", "Mean", "p50", "p90", "p95", "p99", "p99.9", "Max"]
+        .into_iter()
+        .map(mark)
+        .collect();
+    let mut header = vec!["Request", "Method", "Reqs", "Fails", "Req/s"];
+    header.extend(headers.iter().map(String::as_str));
+    header.push("Bytes");
+    let mut requests = Table::new(&header);
     let rows = snapshot
         .requests
         .iter()
@@ -100,7 +113,7 @@ pub fn summary(info: &RunInfo, snapshot: &Snapshot) -> String {
             fails(stats.failures, stats.count),
             format!("{:.1}", snapshot.rate(stats.count)),
         ];
-        match stats.latency.summary_if_any() {
+        match stats.timed().summary_if_any() {
             Some(s) => {
                 row.extend([s.min, s.mean, s.p50, s.p90, s.p95, s.p99, s.p999, s.max].map(latency))
             }
@@ -110,7 +123,20 @@ pub fn summary(info: &RunInfo, snapshot: &Snapshot) -> String {
         row.push(bytes(stats.bytes));
         requests.row(row);
     }
-    let _ = writeln!(out, "\n{}", requests.render("latencies in ms"));
+    let note = if corrected {
+        "latencies in ms; * from when each iteration was due, corrected for coordinated \
+         omission (the raw times are in the JSON results)"
+    } else {
+        "latencies in ms"
+    };
+    let _ = writeln!(out, "\n{}", requests.render(note));
+    if let Some(iterations) = snapshot.iterations {
+        let _ = writeln!(
+            out,
+            "Iterations: {} due, {} started, {} dropped\n",
+            iterations.due, iterations.started, iterations.dropped
+        );
+    }
 
     let mut tasks = Table::new(&["Task", "Runs", "Fails", "Mean", "p50", "p95", "p99", "Max"]);
     for (name, stats) in &snapshot.tasks {

@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 
 use super::RunInfo;
 use crate::schedule::Stage;
-use crate::stats::{CheckRow, ErrorRow, RequestStats, Samples, Snapshot, Summary, TaskStats};
+use crate::stats::{
+    CheckRow, ErrorRow, Iterations, RequestStats, Samples, Snapshot, Summary, TaskStats,
+};
 use crate::thresholds::Verdict;
 
 pub const SCHEMA_VERSION: u32 = 1;
@@ -58,6 +60,15 @@ struct RunJson<'a> {
     run_time_s: Option<f64>,
     host: Option<&'a str>,
     stages: Vec<StageJson>,
+    /// The arrival-rate model's iterations; `None` in the closed model.
+    iterations: Option<IterationsJson>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct IterationsJson {
+    due: u64,
+    started: u64,
+    dropped: u64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -78,6 +89,11 @@ struct RequestJson {
     latency_ms: Option<Summary>,
     /// Microseconds, HdrHistogram V2 deflate, base64.
     histogram: String,
+    /// In the arrival-rate model, the times corrected for coordinated
+    /// omission (the first request of each iteration timed from when the
+    /// iteration was due); `None` in the closed model.
+    corrected_latency_ms: Option<Summary>,
+    corrected_histogram: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -122,6 +138,8 @@ fn request(name: &str, method: &str, stats: &RequestStats, snapshot: &Snapshot) 
         bytes: stats.bytes,
         latency_ms: stats.latency.summary_if_any(),
         histogram: stats.latency.encode(),
+        corrected_latency_ms: stats.corrected.summary_if_any(),
+        corrected_histogram: (!stats.corrected.is_empty()).then(|| stats.corrected.encode()),
     }
 }
 
@@ -151,6 +169,11 @@ pub fn render(info: &RunInfo, snapshot: &Snapshot, verdicts: &[Verdict]) -> Stri
                     users: stage.users,
                 })
                 .collect(),
+            iterations: snapshot.iterations.map(|iterations| IterationsJson {
+                due: iterations.due,
+                started: iterations.started,
+                dropped: iterations.dropped,
+            }),
         },
         requests: snapshot
             .requests
@@ -261,6 +284,8 @@ struct RunIn {
     host: Option<String>,
     #[serde(default)]
     stages: Vec<StageJson>,
+    #[serde(default)]
+    iterations: Option<IterationsJson>,
 }
 
 /// A request, task or trend row: the fields merging needs.
@@ -276,6 +301,8 @@ struct RowIn {
     #[serde(default)]
     bytes: u64,
     histogram: String,
+    #[serde(default)]
+    corrected_histogram: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -317,6 +344,15 @@ pub fn read(path: &Path) -> Result<ReadResults, String> {
         checks: Vec::new(),
         counters: Vec::new(),
         errors: results.errors,
+        iterations: results
+            .run
+            .iterations
+            .as_ref()
+            .map(|iterations| Iterations {
+                due: iterations.due,
+                started: iterations.started,
+                dropped: iterations.dropped,
+            }),
     };
     for row in &results.requests {
         let stats = RequestStats {
@@ -324,6 +360,10 @@ pub fn read(path: &Path) -> Result<ReadResults, String> {
             failures: row.failures,
             bytes: row.bytes,
             latency: samples(row)?,
+            corrected: match &row.corrected_histogram {
+                Some(histogram) => Samples::decode(histogram).map_err(&at)?,
+                None => Samples::new(),
+            },
         };
         snapshot
             .requests

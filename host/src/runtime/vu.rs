@@ -33,6 +33,9 @@ pub struct RunContext {
     pub started: Instant,
     /// Users alive now, for the live line.
     pub active_users: AtomicU32,
+    /// The arrival-rate model: requests are also timed from when their
+    /// iteration was due (coordinated omission corrected).
+    pub corrects_omission: bool,
     /// Trap messages already logged with their backtrace.
     logged_traps: Mutex<HashSet<String>>,
     /// Lines of guest output already logged.
@@ -63,6 +66,7 @@ impl RunContext {
             cpu_budget,
             started: Instant::now(),
             active_users: AtomicU32::new(0),
+            corrects_omission: false,
             logged_traps: Mutex::new(HashSet::new()),
             logged_output: Mutex::new(HashSet::new()),
         }
@@ -98,6 +102,9 @@ pub struct VuState {
     pub(crate) http: crate::imports::http::Session,
     pub(crate) user_id: u32,
     pub(crate) iteration: u64,
+    /// In the arrival-rate model, when the iteration under way was due,
+    /// until its first request takes it.
+    pub(crate) due: Option<Instant>,
     /// Epoch ticks the guest has run since it last called the host.
     spin_ticks: u32,
     /// When the guest last called (or returned from) the host: the start of
@@ -138,6 +145,7 @@ impl VuState {
             http,
             user_id,
             iteration,
+            due: None,
             spin_ticks: 0,
             computing_since: Instant::now(),
             stderr_tail,

@@ -4,6 +4,7 @@
 //! run time ends or the run is interrupted; then a graceful stop bounded by
 //! the stop timeout.
 
+pub mod arrival;
 mod pick;
 pub mod stages;
 mod users;
@@ -16,6 +17,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::sleep_until;
 
+pub use arrival::Arrival;
 pub use pick::{Picker, WaitTime};
 pub use stages::Stage;
 pub use users::Users;
@@ -49,6 +51,9 @@ pub struct Plan {
     /// When not empty, the user count follows these instead of `users`
     /// and `spawn_rate`, and the run time is their sum.
     pub stages: Vec<Stage>,
+    /// The arrival-rate model instead of the closed one: `users` are started
+    /// at once and the pool grows to `max_users`; there is no wait.
+    pub arrival: Option<Arrival>,
 }
 
 impl Plan {
@@ -106,10 +111,19 @@ pub async fn execute(users: Arc<Users>, phase: watch::Sender<Phase>) -> std::io:
     // latest started last.
     let mut retirable: Vec<watch::Sender<bool>> = Vec::new();
     let mut ramp = tokio::time::interval(RAMP_TICK);
+    let mut arrivals: u64 = 0;
+    if plan.arrival.is_some() {
+        users.run.stats.count_iterations();
+    }
 
     let outcome = loop {
         let next_spawn = (plan.stages.is_empty() && spawned < plan.users)
             .then(|| started + plan.spawn_offset(spawned));
+        // Iterations fall due until the run time ends, not at its end.
+        let next_due = plan
+            .arrival
+            .map(|arrival| started + arrival.due(arrivals))
+            .filter(|due| deadline.is_none_or(|deadline| *due < deadline));
         tokio::select! {
             () = sleep_until(next_spawn.unwrap_or(far).into()), if next_spawn.is_some() => {
                 let (_, retire) = watch::channel(false);
@@ -131,6 +145,21 @@ pub async fn execute(users: Arc<Users>, phase: watch::Sender<Phase>) -> std::io:
                     let retire = retirable.pop().expect("more users than wanted");
                     retire.send_replace(true);
                 }
+            }
+            () = sleep_until(next_due.unwrap_or(far).into()), if next_due.is_some() => {
+                let (arrival, queue) = match (plan.arrival, &users.queue) {
+                    (Some(arrival), Some(queue)) => (arrival, queue),
+                    _ => unreachable!("the arrival-rate model has a queue"),
+                };
+                arrivals += 1;
+                // Every user busy: grow the pool, up to its maximum.
+                if !queue.has_idle_user() && spawned < arrival.max_users {
+                    let (_, retire) = watch::channel(false);
+                    running.spawn(users.clone().live(spawned, retire));
+                    spawned += 1;
+                }
+                let offered = queue.offer(next_due.expect("an arrival was due"));
+                users.run.stats.record_iterations(1, 0, u64::from(!offered));
             }
             () = sleep_until(deadline.unwrap_or(far).into()) => break Outcome::Completed,
             () = signals.recv() => break Outcome::Interrupted { forced: false },
@@ -164,6 +193,11 @@ pub async fn execute(users: Arc<Users>, phase: watch::Sender<Phase>) -> std::io:
                 phase.send_replace(Phase::Aborting);
             }
         }
+    }
+    // Iterations still queued never started: dropped, not lost.
+    if let Some(queue) = &users.queue {
+        let left = queue.drain().await;
+        users.run.stats.record_iterations(0, 0, left);
     }
     Ok(match outcome {
         Outcome::Interrupted { .. } => Outcome::Interrupted { forced },

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
+use super::arrival::Queue;
 use super::{Phase, Picker, Plan};
 use crate::runtime::bindings::ScenarioPre;
 use crate::runtime::vu::{Call, RunContext};
@@ -25,6 +26,8 @@ pub struct Users {
     pub plan: Arc<Plan>,
     pub picker: Picker,
     pub tls: rustls::ClientConfig,
+    /// In the arrival-rate model, where users take due iterations from.
+    pub queue: Option<Queue>,
 }
 
 impl Users {
@@ -59,15 +62,33 @@ impl Users {
                 },
             };
 
+            // In the arrival-rate model a task runs when an iteration falls
+            // due, timed from then; in the closed model, after the wait.
+            let due = match &self.queue {
+                None => None,
+                Some(queue) => {
+                    let taken = tokio::select! {
+                        due = queue.take() => due,
+                        _ = phase.wait_for(|phase| *phase != Phase::Running) => queue.try_take(),
+                    };
+                    let Some(due) = taken else { break };
+                    self.run.stats.record_iterations(0, 1, 0);
+                    Some(due)
+                }
+            };
             let task = &self.plan.tasks[self.picker.pick(&mut rng)].name;
             current.state_mut().iteration = iteration;
+            current.state_mut().due = due;
             iteration += 1;
             match self.call(current, Call::Task(task), task, &mut phase).await {
                 Some(CallOutcome::Trapped { .. }) => vu = None,
                 Some(_) => {}
                 None => break,
             }
-            pause_unless_stopping(self.plan.wait.sample(&mut rng), &mut phase, &mut retire).await;
+            if self.queue.is_none() {
+                let wait = self.plan.wait.sample(&mut rng);
+                pause_unless_stopping(wait, &mut phase, &mut retire).await;
+            }
         }
 
         if let Some(mut vu) = vu

@@ -44,6 +44,8 @@ struct Aggregate {
     counters: HashMap<String, u64>,
     errors: errors::ErrorTable,
     window: Window,
+    /// `None` in the closed model.
+    iterations: Option<Iterations>,
     /// The kinds of name (`request`, `trend`, ...) already folded into
     /// [`OTHER_NAMES`], so that each is warned about once.
     folded: Vec<&'static str>,
@@ -57,6 +59,33 @@ pub struct RequestStats {
     /// Every request that ended with a response or a transport error; those
     /// cut short at the stop are counted but not timed.
     pub latency: Samples,
+    /// In the arrival-rate model: the same requests timed as a user arriving
+    /// on their own would feel them, the first of each iteration from when
+    /// the iteration was due (coordinated omission corrected). Empty in the
+    /// closed model.
+    pub corrected: Samples,
+}
+
+impl RequestStats {
+    /// The times to judge and show: corrected where there are any.
+    pub fn timed(&self) -> &Samples {
+        if self.corrected.is_empty() {
+            &self.latency
+        } else {
+            &self.corrected
+        }
+    }
+}
+
+/// Iterations of the arrival-rate model.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Iterations {
+    /// Due by the rate so far.
+    pub due: u64,
+    /// Taken up by a user.
+    pub started: u64,
+    /// Found the queue full, or were still queued at the end.
+    pub dropped: u64,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -102,6 +131,8 @@ pub struct Snapshot {
     pub checks: Vec<(String, CheckRow)>,
     pub counters: Vec<(String, u64)>,
     pub errors: Vec<ErrorRow>,
+    /// `None` in the closed model.
+    pub iterations: Option<Iterations>,
 }
 
 impl Snapshot {
@@ -126,7 +157,16 @@ impl Snapshot {
             mine.failures += stats.failures;
             mine.bytes += stats.bytes;
             mine.latency.add(&stats.latency);
+            mine.corrected.add(&stats.corrected);
         }
+        self.iterations = match (self.iterations, other.iterations) {
+            (Some(mine), Some(theirs)) => Some(Iterations {
+                due: mine.due + theirs.due,
+                started: mine.started + theirs.started,
+                dropped: mine.dropped + theirs.dropped,
+            }),
+            (mine, theirs) => mine.or(theirs),
+        };
         self.requests
             .sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
         merge_named(&mut self.tasks, &other.tasks, |mine, theirs| {
@@ -165,6 +205,7 @@ impl Snapshot {
             total.failures += stats.failures;
             total.bytes += stats.bytes;
             total.latency.add(&stats.latency);
+            total.corrected.add(&stats.corrected);
         }
         total
     }
@@ -198,6 +239,8 @@ impl Stats {
 
     /// Records one request. `elapsed` is `None` for a request cut short at
     /// the stop, which is counted but not timed.
+    /// `corrected` is the time from when the request's iteration was due,
+    /// in the arrival-rate model only.
     pub fn record_request(
         &self,
         name: &str,
@@ -205,6 +248,7 @@ impl Stats {
         elapsed: Option<Duration>,
         bytes: u64,
         failure: Failure<'_>,
+        corrected: Option<Duration>,
     ) {
         let micros = elapsed.map(|elapsed| u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX));
         let mut agg = self.lock();
@@ -227,6 +271,10 @@ impl Stats {
         agg.window.requests += 1;
         if let Some(micros) = micros {
             stats.latency.record(micros);
+            if let Some(corrected) = corrected {
+                let corrected = u64::try_from(corrected.as_micros()).unwrap_or(u64::MAX);
+                stats.corrected.record(corrected.max(micros));
+            }
             agg.window.latency.record(micros);
         }
         if let Some((kind, message)) = failure {
@@ -312,6 +360,22 @@ impl Stats {
         }
     }
 
+    /// Starts counting iterations: the run is in the arrival-rate model.
+    pub fn count_iterations(&self) {
+        self.lock()
+            .iterations
+            .get_or_insert_with(Iterations::default);
+    }
+
+    /// Counts iterations as due, started or dropped.
+    pub fn record_iterations(&self, due: u64, started: u64, dropped: u64) {
+        let mut agg = self.lock();
+        let iterations = agg.iterations.get_or_insert_with(Iterations::default);
+        iterations.due += due;
+        iterations.started += started;
+        iterations.dropped += dropped;
+    }
+
     /// The requests since the last call, for the live line.
     pub fn take_window(&self) -> WindowSnapshot {
         let mut agg = self.lock();
@@ -353,6 +417,7 @@ impl Stats {
             checks: sorted(&agg.checks),
             counters: sorted(&agg.counters),
             errors: agg.errors.rows(),
+            iterations: agg.iterations,
         }
     }
 }
@@ -424,7 +489,7 @@ mod tests {
             let failure = (ms % 50 == 0).then_some((ErrorKind::Status5xx, "status 503"));
             for stats in [&whole, half] {
                 let elapsed = Some(Duration::from_millis(ms));
-                stats.record_request("/r", "GET", elapsed, 10, failure);
+                stats.record_request("/r", "GET", elapsed, 10, failure, None);
                 stats.record_task("t", Duration::from_millis(ms * 2), None);
                 stats.record_trend("trend", ms as f64);
                 stats.record_check("c", ms % 3 != 0);
@@ -459,10 +524,17 @@ mod tests {
         let stats = Stats::new();
         for i in 0..MAX_NAMES + 5 {
             let name = format!("/item/{i}");
-            stats.record_request(&name, "GET", Some(Duration::from_millis(1)), 0, None);
+            stats.record_request(&name, "GET", Some(Duration::from_millis(1)), 0, None, None);
             stats.record_trend(&name, 1.0);
         }
-        stats.record_request("/item/7", "GET", Some(Duration::from_millis(1)), 0, None);
+        stats.record_request(
+            "/item/7",
+            "GET",
+            Some(Duration::from_millis(1)),
+            0,
+            None,
+            None,
+        );
         let snapshot = stats.snapshot();
         assert_eq!(snapshot.requests.len(), MAX_NAMES + 1);
         let other = snapshot
@@ -483,14 +555,15 @@ mod tests {
     fn requests_are_grouped_by_name_and_method() {
         let stats = Stats::new();
         let ms = |n| Some(Duration::from_millis(n));
-        stats.record_request("/rooms", "GET", ms(10), 100, None);
-        stats.record_request("/rooms", "GET", ms(20), 100, None);
+        stats.record_request("/rooms", "GET", ms(10), 100, None, None);
+        stats.record_request("/rooms", "GET", ms(20), 100, None, None);
         stats.record_request(
             "/rooms",
             "POST",
             ms(30),
             5,
             Some((ErrorKind::Status5xx, "status 503")),
+            None,
         );
         let snapshot = stats.snapshot();
         assert_eq!(snapshot.requests.len(), 2);
@@ -513,6 +586,7 @@ mod tests {
             None,
             0,
             Some((ErrorKind::Aborted, "stopped")),
+            None,
         );
         let (_, _, row) = &stats.snapshot().requests[0];
         assert_eq!((row.count, row.failures, row.latency.len()), (1, 1, 0));
@@ -521,7 +595,7 @@ mod tests {
     #[test]
     fn window_resets_after_each_look() {
         let stats = Stats::new();
-        stats.record_request("/", "GET", Some(Duration::from_millis(5)), 0, None);
+        stats.record_request("/", "GET", Some(Duration::from_millis(5)), 0, None, None);
         let first = stats.take_window();
         assert_eq!(first.requests, 1);
         assert!((first.p50 - 5.0).abs() < 0.01);
