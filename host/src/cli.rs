@@ -103,15 +103,22 @@ pub struct RunArgs {
     #[arg(long, value_name = "PER_SECOND", conflicts_with_all = ["stages", "spawn_rate", "wait_time"])]
     pub arrival_rate: Option<f64>,
 
+    /// Ramp the arrival rate through stages: each `DURATION:RATE` moves it
+    /// linearly from the previous rate (`--arrival-rate`, or 0) to RATE
+    /// over DURATION; the run time is their sum. Repeat in order.
+    #[arg(long = "rate-stage", value_parser = crate::schedule::arrival::parse_stage,
+          value_name = "DURATION:RATE", conflicts_with_all = ["stages", "spawn_rate", "wait_time", "run_time"])]
+    pub rate_stages: Vec<crate::schedule::arrival::RateStage>,
+
     /// With `--arrival-rate`: the most users the pool grows to [default:
     /// 100, or `--users` if more].
-    #[arg(long, value_name = "N", requires = "arrival_rate")]
+    #[arg(long, value_name = "N")]
     pub max_users: Option<u32>,
 
     /// With `--arrival-rate`: the most due iterations that wait for a busy
     /// pool; one that finds the queue full is dropped and counted
     /// [default: ten seconds' worth].
-    #[arg(long, value_name = "N", requires = "arrival_rate")]
+    #[arg(long, value_name = "N")]
     pub max_queue: Option<usize>,
 
     /// How long to run, from the first user's start: `30s`, `5m`, `1h30m`

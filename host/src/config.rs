@@ -8,7 +8,7 @@ use url::Url;
 
 use crate::cli::RunArgs;
 use crate::schedule::WaitTime;
-use crate::schedule::stages;
+use crate::schedule::{Arrival, stages};
 
 /// A mistake in the flags. The run does not start; exit status 2.
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +25,8 @@ pub enum ConfigError {
     MaxUsersBelowUsers(u32, u32),
     #[error("`--max-queue` must be at least 1")]
     NoQueue,
+    #[error("`--max-users` and `--max-queue` need `--arrival-rate` or `--rate-stage`")]
+    NeedsArrival,
     #[error("`--spawn-rate {0}` must be a positive number of users per second")]
     BadSpawnRate(f64),
     #[error("`--run-time` must be longer than zero")]
@@ -80,7 +82,7 @@ pub struct RunConfig {
     pub users: u32,
     pub spawn_rate: f64,
     pub stages: Vec<crate::schedule::Stage>,
-    pub arrival: Option<crate::schedule::Arrival>,
+    pub arrival: Option<Arrival>,
     pub run_time: Option<Duration>,
     /// Overrides the scenario's wait time when given.
     pub wait: Option<WaitTime>,
@@ -108,26 +110,50 @@ impl RunConfig {
         if users == 0 {
             return Err(ConfigError::NoUsers);
         }
-        let arrival = match args.arrival_rate {
-            None => None,
-            Some(rate) if !(rate.is_finite() && rate > 0.0) => {
+        let arrival = if args.arrival_rate.is_none() && args.rate_stages.is_empty() {
+            if args.max_users.is_some() || args.max_queue.is_some() {
+                return Err(ConfigError::NeedsArrival);
+            }
+            None
+        } else {
+            // With rate stages the rate starts at `--arrival-rate`, or at 0.
+            let rate = args.arrival_rate.unwrap_or(0.0);
+            let positive = rate.is_finite() && rate > 0.0;
+            if args.arrival_rate.is_some() && !positive {
                 return Err(ConfigError::BadArrivalRate(rate));
             }
-            Some(rate) => {
-                let max_users = args.max_users.unwrap_or(users.max(100));
-                if max_users < users {
-                    return Err(ConfigError::MaxUsersBelowUsers(max_users, users));
-                }
-                let max_queue = args.max_queue.unwrap_or((rate * 10.0).ceil() as usize);
-                if max_queue == 0 {
-                    return Err(ConfigError::NoQueue);
-                }
-                Some(crate::schedule::Arrival {
-                    rate,
-                    max_users,
-                    max_queue,
-                })
+            let arrival = Arrival {
+                rate,
+                stages: args.rate_stages,
+                max_users: args.max_users.unwrap_or(users.max(100)),
+                max_queue: 0,
+            };
+            if arrival.peak() <= 0.0 {
+                return Err(ConfigError::BadArrivalRate(0.0));
             }
+            if arrival.max_users < users {
+                return Err(ConfigError::MaxUsersBelowUsers(arrival.max_users, users));
+            }
+            let max_queue = args
+                .max_queue
+                .unwrap_or((arrival.peak() * 10.0).ceil() as usize);
+            if max_queue == 0 {
+                return Err(ConfigError::NoQueue);
+            }
+            Some(Arrival {
+                max_queue,
+                ..arrival
+            })
+        };
+        let run_time = match &arrival {
+            Some(arrival) if !arrival.stages.is_empty() => Some(
+                arrival
+                    .stages
+                    .iter()
+                    .map(|stage| stage.duration)
+                    .sum::<Duration>(),
+            ),
+            _ => run_time,
         };
         let spawn_rate = args.spawn_rate.unwrap_or(f64::from(users));
         if !(spawn_rate.is_finite() && spawn_rate > 0.0) {

@@ -123,7 +123,7 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         tasks: description.tasks.clone(),
         wait: config.wait.unwrap_or(description.wait),
         stages: config.stages.clone(),
-        arrival: config.arrival,
+        arrival: config.arrival.clone(),
     });
 
     let stats = Arc::new(Stats::new());
@@ -145,13 +145,26 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         tls: imports::http::tls_config().context("failed to set up TLS")?,
         queue: plan
             .arrival
+            .as_ref()
             .map(|arrival| schedule::arrival::Queue::new(arrival.max_queue)),
     });
     let host = config.http.host.as_ref().map(ToString::to_string);
-    let load = if let Some(arrival) = plan.arrival {
+    let load = if let Some(arrival) = &plan.arrival {
+        let rates: Vec<String> = arrival
+            .stages
+            .iter()
+            .map(|stage| {
+                format!(
+                    " {}:{}",
+                    humantime::format_duration(stage.duration),
+                    stage.rate
+                )
+            })
+            .collect();
         format!(
-            "{}/s arrival rate on {} growing to {}",
+            "{}/s arrival rate{} on {} growing to {}",
             arrival.rate,
+            rates.concat(),
             report::console::users(plan.users),
             arrival.max_users
         )
@@ -237,7 +250,7 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 /// their task while the next may raise the count again: room for a tenth
 /// more (at least 10) covers them.
 fn pool_instances(config: &RunConfig) -> u32 {
-    if let Some(arrival) = config.arrival {
+    if let Some(arrival) = &config.arrival {
         arrival.max_users
     } else if config.stages.is_empty() {
         config.users

@@ -109,3 +109,31 @@ fn beyond_capacity_the_pool_stays_bounded_and_drops_are_counted() {
     assert_eq!(started + dropped, due);
     assert_eq!(server.count("/delay/200"), started);
 }
+
+#[test]
+fn a_ramping_rate_starts_the_iterations_its_stages_add_up_to() {
+    let server = TestServer::start();
+    // 0 to 200/s over 4 s (400 iterations), then 200/s for 2 s (400 more).
+    let run = run_ok(
+        "fetch",
+        &server.url(),
+        &[
+            "--rate-stage",
+            "4s:200",
+            "--rate-stage",
+            "2s:200",
+            "-u",
+            "5",
+            "--var",
+            "path=/delay/10",
+        ],
+    );
+    let (due, started, dropped) = iterations(&run);
+    assert!(
+        (792..=808).contains(&due),
+        "{due} iterations due, not about 800"
+    );
+    assert_eq!((started, dropped), (due, 0));
+    assert_eq!(server.count("/delay/10"), started);
+    assert_eq!(run.results.as_ref().unwrap()["run"]["run_time_s"], 6.0);
+}

@@ -133,6 +133,10 @@ fn an_arrival_rate_of_zero() {
         &["run", scenario.to_str().unwrap(), "--arrival-rate", "0"],
         "`--arrival-rate 0` must be a positive number of iterations per second",
     );
+    refused(
+        &["run", scenario.to_str().unwrap(), "--max-users", "10"],
+        "`--max-users` and `--max-queue` need `--arrival-rate` or `--rate-stage`",
+    );
 }
 
 #[test]

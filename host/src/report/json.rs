@@ -323,7 +323,7 @@ struct ThresholdIn {
     expression: String,
 }
 
-/// Reads a results file that [`write`] wrote. Errors name the file.
+/// Reads a results file that [`write()`] wrote. Errors name the file.
 pub fn read(path: &Path) -> Result<ReadResults, String> {
     let at = |what: String| format!("`{}`: {what}", path.display());
     let text = std::fs::read_to_string(path).map_err(|err| at(format!("cannot read it: {err}")))?;

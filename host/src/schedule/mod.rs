@@ -122,7 +122,9 @@ pub async fn execute(users: Arc<Users>, phase: watch::Sender<Phase>) -> std::io:
         // Iterations fall due until the run time ends, not at its end.
         let next_due = plan
             .arrival
-            .map(|arrival| started + arrival.due(arrivals))
+            .as_ref()
+            .and_then(|arrival| arrival.due(arrivals))
+            .map(|due| started + due)
             .filter(|due| deadline.is_none_or(|deadline| *due < deadline));
         tokio::select! {
             () = sleep_until(next_spawn.unwrap_or(far).into()), if next_spawn.is_some() => {
@@ -147,7 +149,7 @@ pub async fn execute(users: Arc<Users>, phase: watch::Sender<Phase>) -> std::io:
                 }
             }
             () = sleep_until(next_due.unwrap_or(far).into()), if next_due.is_some() => {
-                let (arrival, queue) = match (plan.arrival, &users.queue) {
+                let (arrival, queue) = match (&plan.arrival, &users.queue) {
                     (Some(arrival), Some(queue)) => (arrival, queue),
                     _ => unreachable!("the arrival-rate model has a queue"),
                 };
