@@ -67,8 +67,15 @@ pub struct InspectArgs {
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// A `.wasm` component, or a scenario crate folder, which throng builds
-    /// for wasm32-wasip2 with cargo.
-    pub scenario: PathBuf,
+    /// for wasm32-wasip2 with cargo [default: the config file's `scenario`].
+    #[arg(required_unless_present = "config")]
+    pub scenario: Option<PathBuf>,
+
+    /// A TOML file with any of these flags as keys (`spawn-rate = 5`) and
+    /// the stages as tables; flags given here win over it. See
+    /// docs/config.md.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 
     /// The target's base URL; relative URLs in the scenario are joined to
     /// it, and its host is the one requests may go to.

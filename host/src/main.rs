@@ -19,7 +19,8 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use anyhow::Context as _;
-use clap::Parser as _;
+use clap::parser::ValueSource;
+use clap::{CommandFactory as _, FromArgMatches as _};
 use tokio::sync::watch;
 
 use crate::cli::{Cli, Command, InspectArgs, RunArgs};
@@ -32,7 +33,15 @@ use crate::schedule::{Outcome, Phase, Picker, Plan, Users};
 use crate::stats::Stats;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|err| err.exit());
+    // Which `run` flags the command line gave, so a config file fills the rest.
+    let given = |id: &str| {
+        matches
+            .subcommand_matches("run")
+            .and_then(|run| run.value_source(id))
+            == Some(ValueSource::CommandLine)
+    };
     telemetry::init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -46,7 +55,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Run(args) => run(*args).await,
+            Command::Run(args) => run(*args, &given).await,
             Command::Inspect(args) => inspect(args).await,
             Command::Merge(args) => merge::run(args),
         }
@@ -85,8 +94,8 @@ async fn describe(
     Ok((description, footprint, imports))
 }
 
-async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let config = RunConfig::from_args(args)?;
+async fn run(args: RunArgs, given: &dyn Fn(&str) -> bool) -> anyhow::Result<ExitCode> {
+    let config = RunConfig::from_args(args, given)?;
     // Find an unwritable results file before the run, not after it.
     for path in [&config.json, &config.junit].into_iter().flatten() {
         std::fs::File::create(path).map_err(|err| {

@@ -140,6 +140,32 @@ fn an_arrival_rate_of_zero() {
 }
 
 #[test]
+fn a_config_key_that_does_not_exist() {
+    let scenario = fixture("fetch");
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("throng.toml");
+    std::fs::write(&config, "users = 2\nspawn_rat = 3\n").unwrap();
+    refused(
+        &[
+            "run",
+            scenario.to_str().unwrap(),
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        "throng.toml`: TOML parse error at line 2, column 1",
+    );
+    refused(
+        &[
+            "run",
+            scenario.to_str().unwrap(),
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        "unknown field `spawn_rat`, expected one of",
+    );
+}
+
+#[test]
 fn a_relative_url_without_host() {
     let scenario = fixture("fetch");
     let output = throng()

@@ -170,3 +170,31 @@ fn the_user_count_follows_the_stages() {
     assert_eq!(results["run"]["stages"][0]["users"], 20);
     assert_eq!(results["run"]["users"], 20);
 }
+
+#[test]
+fn a_config_file_sets_the_run_and_flags_win_over_it() {
+    let server = TestServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("throng.toml");
+    let scenario = crate::harness::fixture("fetch");
+    std::fs::write(
+        &config,
+        format!(
+            "scenario = {:?}\nhost = {:?}\nusers = 3\nrun-time = \"1m\"\n\
+             thresholds = [\"errors: rate < 1%\"]\n[vars]\npath = \"/delay/20\"\n",
+            scenario.to_str().unwrap(),
+            server.url()
+        ),
+    )
+    .unwrap();
+    let run = crate::harness::run(&["run", "--config", config.to_str().unwrap(), "-t", "2s"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let results = run.results.as_ref().unwrap();
+    assert_eq!(results["run"]["users"], 3);
+    assert_eq!(results["run"]["run_time_s"], 2.0);
+    assert_eq!(results["thresholds"][0]["passed"], true);
+    assert_eq!(
+        as_u64(&run.request("/delay/20")["count"]),
+        server.count("/delay/20")
+    );
+}

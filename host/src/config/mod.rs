@@ -1,5 +1,8 @@
-//! Flags and the scenario's defaults, validated into a [`RunConfig`] before
-//! anything starts. Every error names the flag it is about.
+//! Flags, the config file and the scenario's defaults, validated into a
+//! [`RunConfig`] before anything starts. Every error names the flag, or the
+//! file and key, it is about.
+
+mod file;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -27,6 +30,12 @@ pub enum ConfigError {
     NoQueue,
     #[error("`--max-users` and `--max-queue` need `--arrival-rate` or `--rate-stage`")]
     NeedsArrival,
+    #[error("{0}")]
+    File(String),
+    #[error("no scenario: give one, or `scenario` in the config file")]
+    NoScenario,
+    #[error("{0} cannot be combined with {1}; they are two ways of setting the load")]
+    Conflict(&'static str, &'static str),
     #[error("`--spawn-rate {0}` must be a positive number of users per second")]
     BadSpawnRate(f64),
     #[error("`--run-time` must be longer than zero")]
@@ -96,7 +105,33 @@ pub struct RunConfig {
 }
 
 impl RunConfig {
-    pub fn from_args(args: RunArgs) -> Result<Self, ConfigError> {
+    /// `given` says which arguments the command line gave (by clap id):
+    /// the config file fills in the others.
+    pub fn from_args(mut args: RunArgs, given: &dyn Fn(&str) -> bool) -> Result<Self, ConfigError> {
+        let filled = match args.config.clone() {
+            Some(path) => file::apply(&path, &mut args, given).map_err(ConfigError::File)?,
+            None => Vec::new(),
+        };
+        let chosen = |id: &str| given(id) || filled.contains(&id);
+        // The command line refuses these pairs itself; a file can bring one
+        // half of a pair and a flag the other.
+        for (one, other) in [
+            ("stages", "users"),
+            ("stages", "spawn_rate"),
+            ("stages", "run_time"),
+            ("stages", "arrival_rate"),
+            ("stages", "rate_stages"),
+            ("rate_stages", "run_time"),
+            ("arrival_rate", "spawn_rate"),
+            ("rate_stages", "spawn_rate"),
+            ("arrival_rate", "wait_time"),
+            ("rate_stages", "wait_time"),
+        ] {
+            if chosen(one) && chosen(other) {
+                return Err(ConfigError::Conflict(flag(one), flag(other)));
+            }
+        }
+        let scenario = args.scenario.clone().ok_or(ConfigError::NoScenario)?;
         let host = args.host.as_deref().map(parse_host).transpose()?;
         let (users, run_time) = if args.stages.is_empty() {
             (args.users, args.run_time)
@@ -175,7 +210,7 @@ impl RunConfig {
         }
 
         Ok(Self {
-            scenario: args.scenario,
+            scenario,
             http: HttpConfig {
                 host,
                 allowed_hosts: args.allow_hosts,
@@ -196,6 +231,20 @@ impl RunConfig {
             cpu_budget: args.cpu_budget,
             max_memory: args.max_memory,
         })
+    }
+}
+
+/// The flag of a clap id, for messages.
+fn flag(id: &str) -> &'static str {
+    match id {
+        "stages" => "`--stage` (`stages`)",
+        "users" => "`--users`",
+        "spawn_rate" => "`--spawn-rate`",
+        "run_time" => "`--run-time`",
+        "arrival_rate" => "`--arrival-rate`",
+        "rate_stages" => "`--rate-stage` (`rate-stages`)",
+        "wait_time" => "`--wait-time`",
+        _ => "a setting",
     }
 }
 
