@@ -161,6 +161,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
 
+    /// Write Locust-style CSV files: PREFIX_stats.csv, PREFIX_failures.csv
+    /// and PREFIX_stats_history.csv (a row a second, as the run goes).
+    #[arg(long, value_name = "PREFIX")]
+    pub csv: Option<PathBuf>,
+
     /// The longest one request may take, unless the scenario sets its own.
     #[arg(long, value_parser = parse_duration, default_value = "60s", value_name = "DURATION")]
     pub timeout: Duration,

@@ -205,12 +205,23 @@ async fn run(args: RunArgs, given: &dyn Fn(&str) -> bool) -> anyhow::Result<Exit
             .unwrap_or_default(),
     );
 
+    let history = match &config.csv {
+        Some(prefix) => Some(
+            report::csv::History::create(prefix)
+                .map_err(|err| BadInput(format!("cannot write the CSV history: {err:#}")))?,
+        ),
+        None => None,
+    };
     let started_at = SystemTime::now();
     let live = tokio::spawn(report::console::live(run.clone(), plan.run_time));
+    let history = history.map(|history| tokio::spawn(report::csv::record(run.clone(), history)));
     let outcome = schedule::execute(users, phase)
         .await
         .context("failed to watch for Ctrl-C")?;
     live.abort();
+    if let Some(history) = history {
+        history.abort();
+    }
     report::console::end_live();
 
     let snapshot = stats.snapshot();
@@ -241,6 +252,10 @@ async fn run(args: RunArgs, given: &dyn Fn(&str) -> bool) -> anyhow::Result<Exit
     if let Some(path) = &config.junit {
         report::junit::write(path, &info, &verdicts)?;
         println!("JUnit report written to {}", path.display());
+    }
+    if let Some(prefix) = &config.csv {
+        report::csv::write(prefix, &snapshot)?;
+        println!("CSV files written to {}_*.csv", prefix.display());
     }
     // A guest revealed a configuration mistake: the results so far are
     // shown, and the run ends as bad input.

@@ -198,3 +198,65 @@ fn a_config_file_sets_the_run_and_flags_win_over_it() {
         server.count("/delay/20")
     );
 }
+
+#[test]
+fn csv_files_follow_locusts_layout() {
+    let server = TestServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = dir.path().join("run");
+    let run = run_ok(
+        "failures",
+        &server.url(),
+        &[
+            "-u",
+            "2",
+            "-t",
+            "3s",
+            "--csv",
+            prefix.to_str().unwrap(),
+            "--var",
+            &format!("closed_port={}", crate::harness::closed_port()),
+        ],
+    );
+    let read =
+        |name: &str| std::fs::read_to_string(dir.path().join(format!("run_{name}.csv"))).unwrap();
+
+    let stats = read("stats");
+    let mut lines = stats.lines();
+    assert!(
+        lines
+            .next()
+            .unwrap()
+            .starts_with("Type,Name,Request Count,Failure Count,Median Response Time,")
+    );
+    let aggregated = stats.lines().last().unwrap();
+    assert!(aggregated.starts_with(",Aggregated,"), "{stats}");
+    let total: u64 = aggregated.split(',').nth(2).unwrap().parse().unwrap();
+    assert_eq!(
+        total,
+        as_u64(&run.results.as_ref().unwrap()["total"]["count"])
+    );
+
+    let failures = read("failures");
+    assert!(
+        failures.starts_with("Method,Name,Error,Occurrences\n"),
+        "{failures}"
+    );
+    assert!(
+        failures.contains("GET,/status/503,status-5xx: status 503 Service Unavailable"),
+        "{failures}"
+    );
+
+    let history = read("stats_history");
+    let rows: Vec<&str> = history.lines().skip(1).collect();
+    assert!(rows.len() >= 2, "{history}");
+    let counts: Vec<u64> = rows
+        .iter()
+        .map(|row| row.split(',').nth(17).unwrap().parse().unwrap())
+        .collect();
+    assert!(
+        counts.windows(2).all(|pair| pair[0] <= pair[1]),
+        "{history}"
+    );
+    assert!(*counts.last().unwrap() <= total);
+}

@@ -28,6 +28,7 @@ struct FileConfig {
     vars: Option<BTreeMap<String, toml::Value>>,
     json: Option<PathBuf>,
     junit: Option<PathBuf>,
+    csv: Option<PathBuf>,
     thresholds: Option<Vec<String>>,
     stages: Option<Vec<StageTable>>,
     arrival_rate: Option<f64>,
@@ -132,6 +133,7 @@ pub fn apply(
     }
     fill!("json", json, file.json.map(|p| Some(folder.join(p))));
     fill!("junit", junit, file.junit.map(|p| Some(folder.join(p))));
+    fill!("csv", csv, file.csv.map(|p| Some(folder.join(p))));
     if let Some(expressions) = file.thresholds {
         let mut thresholds = Vec::with_capacity(expressions.len());
         for expression in expressions {

@@ -100,6 +100,7 @@ pub struct RunConfig {
     pub json: Option<PathBuf>,
     pub thresholds: Vec<crate::thresholds::Threshold>,
     pub junit: Option<PathBuf>,
+    pub csv: Option<PathBuf>,
     pub cpu_budget: Duration,
     pub max_memory: u64,
 }
@@ -228,6 +229,7 @@ impl RunConfig {
             json: args.json,
             thresholds: args.thresholds,
             junit: args.junit,
+            csv: args.csv,
             cpu_budget: args.cpu_budget,
             max_memory: args.max_memory,
         })

@@ -1,9 +1,10 @@
 //! What a run shows and writes: the live line while it runs, the summary at
-//! the end ([`console`]), the results file ([`json`]) and the thresholds as
-//! JUnit XML ([`junit`]). Reports read snapshots of the statistics and the
+//! the end ([`console`]), the results file ([`json`]), Locust-style CSV
+//! files ([`csv`]) and the thresholds as JUnit XML ([`junit`]). Reports read snapshots of the statistics and the
 //! thresholds' verdicts only.
 
 pub mod console;
+pub mod csv;
 pub mod json;
 pub mod junit;
 

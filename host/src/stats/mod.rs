@@ -44,6 +44,11 @@ struct Aggregate {
     counters: HashMap<String, u64>,
     errors: errors::ErrorTable,
     window: Window,
+    /// Requests since the history last looked (once a second).
+    second: Window,
+    /// All requests so far, kept as they come so the history need not
+    /// merge every row each second.
+    total: RequestStats,
     /// `None` in the closed model.
     iterations: Option<Iterations>,
     /// The kinds of name (`request`, `trend`, ...) already folded into
@@ -107,6 +112,20 @@ struct Window {
     requests: u64,
     failures: u64,
     latency: Samples,
+}
+
+/// One second of the run, and the totals at its end.
+#[derive(Debug, Clone)]
+pub struct Second {
+    pub requests: u64,
+    pub failures: u64,
+    /// Microseconds.
+    pub latency: Samples,
+    pub total_count: u64,
+    pub total_failures: u64,
+    pub total_bytes: u64,
+    /// Milliseconds.
+    pub total_latency: Summary,
 }
 
 /// What the live line shows for the last window.
@@ -269,6 +288,9 @@ impl Stats {
         stats.count += 1;
         stats.bytes += bytes;
         agg.window.requests += 1;
+        agg.second.requests += 1;
+        agg.total.count += 1;
+        agg.total.bytes += bytes;
         if let Some(micros) = micros {
             stats.latency.record(micros);
             if let Some(corrected) = corrected {
@@ -276,10 +298,14 @@ impl Stats {
                 stats.corrected.record(corrected.max(micros));
             }
             agg.window.latency.record(micros);
+            agg.second.latency.record(micros);
+            agg.total.latency.record(micros);
         }
         if let Some((kind, message)) = failure {
             stats.failures += 1;
             agg.window.failures += 1;
+            agg.second.failures += 1;
+            agg.total.failures += 1;
             agg.errors.record(Some(method), name, kind, message);
         }
     }
@@ -374,6 +400,26 @@ impl Stats {
         iterations.due += due;
         iterations.started += started;
         iterations.dropped += dropped;
+    }
+
+    /// The last second's requests and the totals so far, for the history
+    /// (`--csv`).
+    pub fn take_second(&self) -> Second {
+        let mut agg = self.lock();
+        let agg = &mut *agg;
+        let second = Second {
+            requests: agg.second.requests,
+            failures: agg.second.failures,
+            latency: agg.second.latency.clone(),
+            total_count: agg.total.count,
+            total_failures: agg.total.failures,
+            total_bytes: agg.total.bytes,
+            total_latency: agg.total.latency.summary(),
+        };
+        agg.second.requests = 0;
+        agg.second.failures = 0;
+        agg.second.latency.reset();
+        second
     }
 
     /// The requests since the last call, for the live line.
