@@ -161,6 +161,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
 
+    /// Serve the live counters and histograms for Prometheus at
+    /// `http://ADDR/metrics` while the run goes, such as `127.0.0.1:9464`.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_addr: Option<std::net::SocketAddr>,
+
     /// Write Locust-style CSV files: PREFIX_stats.csv, PREFIX_failures.csv
     /// and PREFIX_stats_history.csv (a row a second, as the run goes).
     #[arg(long, value_name = "PREFIX")]

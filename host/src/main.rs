@@ -212,6 +212,20 @@ async fn run(args: RunArgs, given: &dyn Fn(&str) -> bool) -> anyhow::Result<Exit
         ),
         None => None,
     };
+    let metrics = match config.metrics_addr {
+        Some(addr) => {
+            let listener = report::prometheus::bind(addr).await.map_err(|err| {
+                BadInput(format!(
+                    "cannot serve metrics on `--metrics-addr {addr}`: {err}"
+                ))
+            })?;
+            Some(tokio::spawn(report::prometheus::serve(
+                listener,
+                run.clone(),
+            )))
+        }
+        None => None,
+    };
     let started_at = SystemTime::now();
     let live = tokio::spawn(report::console::live(run.clone(), plan.run_time));
     let history = history.map(|history| tokio::spawn(report::csv::record(run.clone(), history)));
@@ -219,8 +233,8 @@ async fn run(args: RunArgs, given: &dyn Fn(&str) -> bool) -> anyhow::Result<Exit
         .await
         .context("failed to watch for Ctrl-C")?;
     live.abort();
-    if let Some(history) = history {
-        history.abort();
+    for task in [history, metrics].into_iter().flatten() {
+        task.abort();
     }
     report::console::end_live();
 

@@ -260,3 +260,62 @@ fn csv_files_follow_locusts_layout() {
     );
     assert!(*counts.last().unwrap() <= total);
 }
+
+/// `GET path` on `port` of 127.0.0.1; the whole answer.
+fn get(port: u16, path: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
+}
+
+#[test]
+fn prometheus_scrapes_the_live_counts() {
+    let server = TestServer::start();
+    let port = crate::harness::closed_port();
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("results.json");
+    let scenario = crate::harness::fixture("fetch");
+    let child = crate::harness::throng()
+        .args(["run", scenario.to_str().unwrap(), "--host", &server.url()])
+        .args(["-u", "2", "-t", "4s", "--var", "path=/delay/20"])
+        .args(["--metrics-addr", &format!("127.0.0.1:{port}"), "--json"])
+        .arg(&json)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+
+    let answer = get(port, "/metrics");
+    assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+    let value = |prefix: &str| -> u64 {
+        let line = answer
+            .lines()
+            .find(|line| line.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no `{prefix}` in\n{answer}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    let labels = r#"name="/delay/20",method="GET""#;
+    let requests = value(&format!("throng_requests_total{{{labels}}} "));
+    assert!(requests > 20, "{answer}");
+    let everything = value(&format!(
+        "throng_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} "
+    ));
+    let under_10ms = value(&format!(
+        "throng_request_duration_seconds_bucket{{{labels},le=\"0.01\"}} "
+    ));
+    assert!(
+        everything <= requests && everything + 2 >= requests,
+        "{answer}"
+    );
+    assert_eq!(under_10ms, 0, "every request waited 20 ms:\n{answer}");
+    assert_eq!(value("throng_users "), 2);
+    assert!(get(port, "/").starts_with("HTTP/1.1 404"));
+
+    let run = crate::harness::finish(child.wait_with_output().unwrap(), &json);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(as_u64(&run.request("/delay/20")["count"]) >= requests);
+}

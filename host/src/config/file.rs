@@ -29,6 +29,7 @@ struct FileConfig {
     json: Option<PathBuf>,
     junit: Option<PathBuf>,
     csv: Option<PathBuf>,
+    metrics_addr: Option<String>,
     thresholds: Option<Vec<String>>,
     stages: Option<Vec<StageTable>>,
     arrival_rate: Option<f64>,
@@ -134,6 +135,15 @@ pub fn apply(
     fill!("json", json, file.json.map(|p| Some(folder.join(p))));
     fill!("junit", junit, file.junit.map(|p| Some(folder.join(p))));
     fill!("csv", csv, file.csv.map(|p| Some(folder.join(p))));
+    if let Some(text) = &file.metrics_addr {
+        let addr = text.parse().map_err(|err| {
+            key(
+                "metrics-addr",
+                format!("`{text}` is not an address like `127.0.0.1:9464` ({err})"),
+            )
+        })?;
+        fill!("metrics_addr", metrics_addr, Some(Some(addr)));
+    }
     if let Some(expressions) = file.thresholds {
         let mut thresholds = Vec::with_capacity(expressions.len());
         for expression in expressions {

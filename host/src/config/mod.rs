@@ -101,6 +101,7 @@ pub struct RunConfig {
     pub thresholds: Vec<crate::thresholds::Threshold>,
     pub junit: Option<PathBuf>,
     pub csv: Option<PathBuf>,
+    pub metrics_addr: Option<std::net::SocketAddr>,
     pub cpu_budget: Duration,
     pub max_memory: u64,
 }
@@ -230,6 +231,7 @@ impl RunConfig {
             thresholds: args.thresholds,
             junit: args.junit,
             csv: args.csv,
+            metrics_addr: args.metrics_addr,
             cpu_budget: args.cpu_budget,
             max_memory: args.max_memory,
         })

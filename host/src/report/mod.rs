@@ -7,6 +7,7 @@ pub mod console;
 pub mod csv;
 pub mod json;
 pub mod junit;
+pub mod prometheus;
 
 /// What the reports say about the run besides its statistics.
 #[derive(Debug, Clone)]

@@ -58,6 +58,20 @@ impl Samples {
         }
     }
 
+    /// How many samples are at most `value` (within the histogram's
+    /// precision), for cumulative buckets.
+    pub fn count_at_most(&self, value: u64) -> u64 {
+        if self.histogram.is_empty() {
+            return 0;
+        }
+        self.histogram.count_between(0, value)
+    }
+
+    /// The sum of the samples (mean times count), divided by 1000.
+    pub fn sum(&self) -> f64 {
+        self.histogram.mean() * self.histogram.len() as f64 / 1000.0
+    }
+
     pub fn len(&self) -> u64 {
         self.histogram.len()
     }
