@@ -226,6 +226,11 @@ async fn run(args: RunArgs, given: &dyn Fn(&str) -> bool) -> anyhow::Result<Exit
         }
         None => None,
     };
+    let watcher = config
+        .thresholds
+        .iter()
+        .any(|threshold| threshold.abort_after.is_some())
+        .then(|| tokio::spawn(watch_thresholds(run.clone(), config.thresholds.clone())));
     let started_at = SystemTime::now();
     let live = tokio::spawn(report::console::live(run.clone(), plan.run_time));
     let history = history.map(|history| tokio::spawn(report::csv::record(run.clone(), history)));
@@ -233,7 +238,7 @@ async fn run(args: RunArgs, given: &dyn Fn(&str) -> bool) -> anyhow::Result<Exit
         .await
         .context("failed to watch for Ctrl-C")?;
     live.abort();
-    for task in [history, metrics].into_iter().flatten() {
+    for task in [history, metrics, watcher].into_iter().flatten() {
         task.abort();
     }
     report::console::end_live();
@@ -254,6 +259,7 @@ async fn run(args: RunArgs, given: &dyn Fn(&str) -> bool) -> anyhow::Result<Exit
             Outcome::Interrupted { forced: false } => "interrupted",
             Outcome::Interrupted { forced: true } => "aborted",
             Outcome::Misconfigured(_) => "misconfigured",
+            Outcome::Halted(_) => "halted",
         },
     };
     let verdicts = thresholds::evaluate(&config.thresholds, &snapshot);
@@ -277,11 +283,36 @@ async fn run(args: RunArgs, given: &dyn Fn(&str) -> bool) -> anyhow::Result<Exit
         return Err(BadInput(message).into());
     }
     let failed = verdicts.iter().any(|verdict| !verdict.passed);
+    if let Outcome::Halted(message) = &outcome {
+        println!("stopped early: {message}");
+    }
     Ok(ExitCode::from(match outcome {
+        Outcome::Halted(_) => EXIT_THRESHOLDS,
         Outcome::Completed if failed => EXIT_THRESHOLDS,
         Outcome::Completed => EXIT_OK,
         _ => EXIT_INTERRUPTED,
     }))
+}
+
+/// Judges the thresholds marked `abort` every second, and stops the run
+/// when one is crossed.
+async fn watch_thresholds(run: Arc<RunContext>, thresholds: Vec<thresholds::Threshold>) {
+    let mut ticker = tokio::time::interval(std::time::Duration::from_secs(1));
+    loop {
+        ticker.tick().await;
+        let snapshot = run.stats.snapshot();
+        if let Some(verdict) = thresholds::crossed(&thresholds, &snapshot, snapshot.elapsed) {
+            let value = verdict.value.unwrap_or_default();
+            let message = format!(
+                "threshold `{}` crossed at {:.0} s ({value})",
+                verdict.expression,
+                snapshot.elapsed.as_secs_f64()
+            );
+            tracing::warn!(threshold = %verdict.expression, %value, "threshold crossed; stopping the run");
+            run.halt.send_replace(Some(message));
+            return;
+        }
+    }
 }
 
 /// Instances the pool holds. With stages, users lowered by one stage finish

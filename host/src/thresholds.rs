@@ -10,6 +10,11 @@
 //! duration (`500ms`, `2s`) or a bare number of milliseconds for times, `1%`
 //! for a share of failures (or of passes, for a check), `100/s` for a rate
 //! per second, a bare number for counts and trends.
+//!
+//! A threshold that ends in `, abort` is also judged every second while the
+//! run goes, and crossing it stops the run (gracefully, as the end of the
+//! run time does); `, abort after 30s` waits that long before judging, so
+//! that a cold start does not stop the run.
 
 use std::fmt;
 
@@ -24,6 +29,9 @@ pub struct Threshold {
     stat: Stat,
     op: Op,
     limit: Limit,
+    /// Judged during the run too, from this long after its start; crossing
+    /// it stops the run.
+    pub abort_after: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -74,7 +82,11 @@ pub struct Verdict {
 /// Parses `NAME: STAT OP VALUE`; the error says what is wrong with it.
 pub fn parse(text: &str) -> Result<Threshold, String> {
     let expression = text.trim().to_owned();
-    let (name, condition) = expression
+    let (criterion, abort_after) = match expression.rsplit_once(',') {
+        None => (expression.as_str(), None),
+        Some((criterion, option)) => (criterion, Some(parse_abort(option.trim())?)),
+    };
+    let (name, condition) = criterion
         .rsplit_once(':')
         .ok_or("expected `NAME: STAT OP VALUE`, such as `checkout: p95 < 500ms`")?;
     let name = name.trim();
@@ -105,7 +117,37 @@ pub fn parse(text: &str) -> Result<Threshold, String> {
         stat,
         op,
         limit,
+        abort_after,
     })
+}
+
+/// `abort` or `abort after 30s`, after the criterion's comma.
+fn parse_abort(option: &str) -> Result<std::time::Duration, String> {
+    match option.strip_prefix("abort") {
+        Some("") => Ok(std::time::Duration::ZERO),
+        Some(rest) => match rest.trim().strip_prefix("after") {
+            Some(grace) => crate::config::parse_duration(grace.trim()),
+            None => Err(format!("`{option}` is not `abort` or `abort after 30s`")),
+        },
+        None => Err(format!("`{option}` is not `abort` or `abort after 30s`")),
+    }
+}
+
+/// The first threshold marked `abort` that the run has crossed, judged
+/// `elapsed` into it: the one that should stop it.
+pub fn crossed(
+    thresholds: &[Threshold],
+    snapshot: &Snapshot,
+    elapsed: std::time::Duration,
+) -> Option<Verdict> {
+    let due: Vec<Threshold> = thresholds
+        .iter()
+        .filter(|threshold| threshold.abort_after.is_some_and(|grace| elapsed >= grace))
+        .cloned()
+        .collect();
+    evaluate(&due, snapshot)
+        .into_iter()
+        .find(|verdict| !verdict.passed && verdict.value.is_some())
 }
 
 fn parse_stat(text: &str) -> Result<Stat, String> {
@@ -390,6 +432,29 @@ mod tests {
         assert!(judge("review_completion: p99 < 3000").passed);
         assert!(!judge("reply arrived: rate > 99%").passed);
         assert!(judge("/api/rooms/:id: rate < 25%").passed);
+    }
+
+    #[test]
+    fn abort_thresholds_are_judged_once_their_grace_is_over() {
+        let threshold = parse("errors: rate < 1%, abort after 2s").unwrap();
+        assert_eq!(threshold.abort_after, Some(Duration::from_secs(2)));
+        assert_eq!(
+            parse("errors: rate < 1%, abort").unwrap().abort_after,
+            Some(Duration::ZERO)
+        );
+        assert!(
+            parse("errors: rate < 1%, stop")
+                .unwrap_err()
+                .contains("abort after")
+        );
+        let snapshot = snapshot();
+        let thresholds = [threshold, parse("errors: count < 1").unwrap()];
+        assert_eq!(
+            crossed(&thresholds, &snapshot, Duration::from_secs(1)),
+            None
+        );
+        let verdict = crossed(&thresholds, &snapshot, Duration::from_secs(2)).unwrap();
+        assert_eq!(verdict.expression, "errors: rate < 1%, abort after 2s");
     }
 
     #[test]

@@ -76,3 +76,40 @@ fn a_crossed_threshold_fails_the_run_with_99() {
     assert_eq!(results["thresholds"][0]["passed"], false);
     assert_eq!(results["run"]["outcome"], "completed");
 }
+
+#[test]
+fn an_abort_threshold_stops_the_run_once_crossed() {
+    let server = TestServer::start();
+    let scenario = fixture("fetch");
+    let url = server.url();
+    // Every request fails; the run would last 30 s.
+    let run = run(&[
+        "run",
+        scenario.to_str().unwrap(),
+        "--host",
+        &url,
+        "-t",
+        "30s",
+        "--var",
+        "path=/status/503",
+        "--var",
+        "wait_ms=50",
+        "--threshold",
+        "errors: rate < 1%, abort after 1s",
+    ]);
+    assert_eq!(run.code, 99, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout
+            .contains("stopped early: threshold `errors: rate < 1%, abort after 1s` crossed"),
+        "{}",
+        run.stdout
+    );
+    let results = run.results.as_ref().unwrap();
+    assert_eq!(results["run"]["outcome"], "halted");
+    let duration = results["run"]["duration_s"].as_f64().unwrap();
+    assert!(
+        (1.0..5.0).contains(&duration),
+        "the run lasted {duration} s"
+    );
+    assert_eq!(results["thresholds"][0]["passed"], false);
+}

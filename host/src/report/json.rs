@@ -429,4 +429,10 @@ pub fn read(path: &Path) -> Result<ReadResults, String> {
 }
 
 /// Every `run.outcome` a results file can hold.
-pub const OUTCOMES: [&str; 4] = ["completed", "interrupted", "aborted", "misconfigured"];
+pub const OUTCOMES: [&str; 5] = [
+    "completed",
+    "interrupted",
+    "aborted",
+    "misconfigured",
+    "halted",
+];

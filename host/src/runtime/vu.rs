@@ -28,6 +28,9 @@ pub struct RunContext {
     /// The first mistake in the run's configuration a guest revealed (a
     /// relative URL without `--host`): the run stops and exits with status 2.
     pub fatal: watch::Sender<Option<String>>,
+    /// Why the run should stop early though nothing is wrong with it (a
+    /// threshold marked `abort` was crossed): it stops gracefully.
+    pub halt: watch::Sender<Option<String>>,
     /// The longest a guest may compute without calling the host.
     pub cpu_budget: Duration,
     pub started: Instant,
@@ -63,6 +66,7 @@ impl RunContext {
             vars,
             phase,
             fatal: watch::Sender::new(None),
+            halt: watch::Sender::new(None),
             cpu_budget,
             started: Instant::now(),
             active_users: AtomicU32::new(0),

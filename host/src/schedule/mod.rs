@@ -72,6 +72,8 @@ pub enum Outcome {
     Interrupted { forced: bool },
     /// A guest revealed a configuration mistake; the message says which.
     Misconfigured(String),
+    /// A threshold marked `abort` was crossed; the message says which.
+    Halted(String),
 }
 
 /// SIGINT (Ctrl-C) and SIGTERM, as one stream.
@@ -102,6 +104,7 @@ pub async fn execute(users: Arc<Users>, phase: watch::Sender<Phase>) -> std::io:
     let plan = users.plan.clone();
     let mut signals = Signals::new()?;
     let mut fatal = users.run.fatal.subscribe();
+    let mut halt = users.run.halt.subscribe();
     let started = Instant::now();
     let deadline = plan.run_time.map(|run_time| started + run_time);
     let far = started + Duration::from_secs(100 * 365 * 24 * 3600);
@@ -167,6 +170,9 @@ pub async fn execute(users: Arc<Users>, phase: watch::Sender<Phase>) -> std::io:
             () = signals.recv() => break Outcome::Interrupted { forced: false },
             Ok(message) = fatal.wait_for(Option::is_some) => {
                 break Outcome::Misconfigured(message.clone().unwrap_or_default());
+            }
+            Ok(message) = halt.wait_for(Option::is_some) => {
+                break Outcome::Halted(message.clone().unwrap_or_default());
             }
         }
     };
