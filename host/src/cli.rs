@@ -103,6 +103,16 @@ pub struct RunArgs {
           conflicts_with_all = ["users", "spawn_rate", "run_time"])]
     pub stages: Vec<crate::schedule::Stage>,
 
+    /// Each user runs this many tasks, then stops; the run ends when all
+    /// have (or at `--run-time`, if sooner).
+    #[arg(long, value_name = "N", conflicts_with_all = ["shared_iterations", "stages", "arrival_rate", "rate_stages"])]
+    pub iterations: Option<u64>,
+
+    /// All users together run this many tasks, each taking the next as it
+    /// can; the run ends when they are done (or at `--run-time`).
+    #[arg(long, value_name = "N", conflicts_with_all = ["stages", "arrival_rate", "rate_stages"])]
+    pub shared_iterations: Option<u64>,
+
     /// The arrival-rate model: start this many iterations (tasks) per
     /// second whatever the server does, on `--users` users started at once
     /// and more as needed up to `--max-users`. Latencies are also timed

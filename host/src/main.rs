@@ -133,6 +133,7 @@ async fn run(args: RunArgs, given: &dyn Fn(&str) -> bool) -> anyhow::Result<Exit
         wait: config.wait.unwrap_or(description.wait),
         stages: config.stages.clone(),
         arrival: config.arrival.clone(),
+        iterations: config.iterations,
     });
 
     let stats = Arc::new(Stats::new());
@@ -152,6 +153,10 @@ async fn run(args: RunArgs, given: &dyn Fn(&str) -> bool) -> anyhow::Result<Exit
         plan: plan.clone(),
         picker: Picker::new(plan.tasks.iter().map(|task| task.weight)),
         tls: imports::http::tls_config().context("failed to set up TLS")?,
+        shared_left: std::sync::atomic::AtomicU64::new(match plan.iterations {
+            Some(schedule::IterationLimit::Shared(count)) => count,
+            _ => 0,
+        }),
         queue: plan
             .arrival
             .as_ref()

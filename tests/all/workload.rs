@@ -319,3 +319,27 @@ fn prometheus_scrapes_the_live_counts() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(as_u64(&run.request("/delay/20")["count"]) >= requests);
 }
+
+#[test]
+fn iteration_limits_end_the_run_when_the_tasks_are_done() {
+    let server = TestServer::start();
+    let per_user = run_ok(
+        "fetch",
+        &server.url(),
+        &["-u", "4", "--iterations", "5", "-t", "1m"],
+    );
+    assert_eq!(per_user.task_count("fetch"), 20);
+    assert_eq!(per_user.task_count("on-stop"), 4);
+    let duration = per_user.results.as_ref().unwrap()["run"]["duration_s"]
+        .as_f64()
+        .unwrap();
+    assert!(duration < 10.0, "the run went on for {duration} s");
+
+    let shared = run_ok(
+        "fetch",
+        &server.url(),
+        &["-u", "4", "--shared-iterations", "30"],
+    );
+    assert_eq!(shared.task_count("fetch"), 30);
+    assert_eq!(server.count("/"), 50);
+}

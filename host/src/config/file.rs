@@ -32,6 +32,8 @@ struct FileConfig {
     metrics_addr: Option<String>,
     thresholds: Option<Vec<String>>,
     stages: Option<Vec<StageTable>>,
+    iterations: Option<u64>,
+    shared_iterations: Option<u64>,
     arrival_rate: Option<f64>,
     rate_stages: Option<Vec<RateStageTable>>,
     max_users: Option<u32>,
@@ -166,6 +168,12 @@ pub fn apply(
         }
         fill!("stages", stages, Some(stages));
     }
+    fill!("iterations", iterations, file.iterations.map(Some));
+    fill!(
+        "shared_iterations",
+        shared_iterations,
+        file.shared_iterations.map(Some)
+    );
     fill!("arrival_rate", arrival_rate, file.arrival_rate.map(Some));
     if let Some(tables) = file.rate_stages {
         let mut stages = Vec::with_capacity(tables.len());

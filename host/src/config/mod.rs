@@ -11,7 +11,7 @@ use url::Url;
 
 use crate::cli::RunArgs;
 use crate::schedule::WaitTime;
-use crate::schedule::{Arrival, stages};
+use crate::schedule::{Arrival, IterationLimit, stages};
 
 /// A mistake in the flags. The run does not start; exit status 2.
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +30,8 @@ pub enum ConfigError {
     NoQueue,
     #[error("`--max-users` and `--max-queue` need `--arrival-rate` or `--rate-stage`")]
     NeedsArrival,
+    #[error("`--iterations` and `--shared-iterations` must be at least 1")]
+    NoIterations,
     #[error("{0}")]
     File(String),
     #[error("no scenario: give one, or `scenario` in the config file")]
@@ -92,6 +94,7 @@ pub struct RunConfig {
     pub spawn_rate: f64,
     pub stages: Vec<crate::schedule::Stage>,
     pub arrival: Option<Arrival>,
+    pub iterations: Option<IterationLimit>,
     pub run_time: Option<Duration>,
     /// Overrides the scenario's wait time when given.
     pub wait: Option<WaitTime>,
@@ -128,6 +131,13 @@ impl RunConfig {
             ("rate_stages", "spawn_rate"),
             ("arrival_rate", "wait_time"),
             ("rate_stages", "wait_time"),
+            ("iterations", "shared_iterations"),
+            ("iterations", "stages"),
+            ("iterations", "arrival_rate"),
+            ("iterations", "rate_stages"),
+            ("shared_iterations", "stages"),
+            ("shared_iterations", "arrival_rate"),
+            ("shared_iterations", "rate_stages"),
         ] {
             if chosen(one) && chosen(other) {
                 return Err(ConfigError::Conflict(flag(one), flag(other)));
@@ -223,6 +233,12 @@ impl RunConfig {
             spawn_rate,
             stages: args.stages,
             arrival,
+            iterations: match (args.iterations, args.shared_iterations) {
+                (Some(0), _) | (_, Some(0)) => return Err(ConfigError::NoIterations),
+                (Some(count), _) => Some(IterationLimit::PerUser(count)),
+                (None, Some(count)) => Some(IterationLimit::Shared(count)),
+                (None, None) => None,
+            },
             run_time,
             wait: args.wait_time,
             stop_timeout: args.stop_timeout,
@@ -248,6 +264,8 @@ fn flag(id: &str) -> &'static str {
         "arrival_rate" => "`--arrival-rate`",
         "rate_stages" => "`--rate-stage` (`rate-stages`)",
         "wait_time" => "`--wait-time`",
+        "iterations" => "`--iterations`",
+        "shared_iterations" => "`--shared-iterations`",
         _ => "a setting",
     }
 }

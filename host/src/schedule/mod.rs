@@ -54,6 +54,18 @@ pub struct Plan {
     /// The arrival-rate model instead of the closed one: `users` are started
     /// at once and the pool grows to `max_users`; there is no wait.
     pub arrival: Option<Arrival>,
+    /// In the closed model, a number of tasks after which users stop; the
+    /// run ends when all have (or at the run time, if sooner).
+    pub iterations: Option<IterationLimit>,
+}
+
+/// How many tasks the users of the closed model run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IterationLimit {
+    /// Each user runs this many.
+    PerUser(u64),
+    /// All users together run this many, each taking the next as it can.
+    Shared(u64),
 }
 
 impl Plan {
@@ -173,6 +185,13 @@ pub async fn execute(users: Arc<Users>, phase: watch::Sender<Phase>) -> std::io:
             }
             Ok(message) = halt.wait_for(Option::is_some) => {
                 break Outcome::Halted(message.clone().unwrap_or_default());
+            }
+            // With an iteration limit, users stop on their own; the run
+            // ends with the last of them.
+            Some(_) = running.join_next(), if plan.iterations.is_some() && !running.is_empty() => {
+                if running.is_empty() && spawned >= plan.users {
+                    break Outcome::Completed;
+                }
             }
         }
     };

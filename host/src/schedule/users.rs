@@ -4,13 +4,13 @@
 //! start is retried after a pause.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
 use super::arrival::Queue;
-use super::{Phase, Picker, Plan};
+use super::{IterationLimit, Phase, Picker, Plan};
 use crate::runtime::bindings::ScenarioPre;
 use crate::runtime::vu::{Call, RunContext};
 use crate::runtime::{CallOutcome, Vu, VuState};
@@ -28,6 +28,8 @@ pub struct Users {
     pub tls: rustls::ClientConfig,
     /// In the arrival-rate model, where users take due iterations from.
     pub queue: Option<Queue>,
+    /// Tasks left to all users with a shared iteration limit.
+    pub shared_left: AtomicU64,
 }
 
 impl Users {
@@ -62,6 +64,9 @@ impl Users {
                 },
             };
 
+            if !self.may_run_another(iteration) {
+                break;
+            }
             // In the arrival-rate model a task runs when an iteration falls
             // due, timed from then; in the closed model, after the wait.
             let due = match &self.queue {
@@ -98,6 +103,21 @@ impl Users {
         }
         self.run.active_users.fetch_sub(1, Ordering::Relaxed);
         tracing::debug!(vu = id, "user stopped");
+    }
+
+    /// Whether the iteration limit, if any, lets a user that has run `done`
+    /// tasks run another; a shared limit is taken from as it answers.
+    fn may_run_another(&self, done: u64) -> bool {
+        match self.plan.iterations {
+            None => true,
+            Some(IterationLimit::PerUser(limit)) => done < limit,
+            Some(IterationLimit::Shared(_)) => self
+                .shared_left
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+                    left.checked_sub(1)
+                })
+                .is_ok(),
+        }
     }
 
     /// A fresh instance that has run `on-start`, or `None` when either
