@@ -23,6 +23,32 @@ pub const EXIT_INTERRUPTED: u8 = 130;
 #[error("{0}")]
 pub struct BadInput(pub String);
 
+/// Finds an output file that cannot be written before a run or merge, and
+/// touches nothing: an existing file is opened to append (not emptied), a
+/// new one is created and removed again.
+pub fn check_writable(path: &std::path::Path) -> Result<(), BadInput> {
+    let unwritable = |err: std::io::Error| {
+        BadInput(format!(
+            "cannot write results to `{}`: {err}",
+            path.display()
+        ))
+    };
+    if path.exists() {
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map_err(unwritable)?;
+    } else {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .map_err(unwritable)?;
+        let _ = std::fs::remove_file(path);
+    }
+    Ok(())
+}
+
 /// The exit status for an error: 2 when the user's input is at fault.
 pub fn exit_code(err: &anyhow::Error) -> ExitCode {
     let bad_input = err.chain().any(|cause| {

@@ -98,12 +98,7 @@ async fn run(args: RunArgs, given: &dyn Fn(&str) -> bool) -> anyhow::Result<Exit
     let config = RunConfig::from_args(args, given)?;
     // Find an unwritable results file before the run, not after it.
     for path in [&config.json, &config.junit].into_iter().flatten() {
-        std::fs::File::create(path).map_err(|err| {
-            BadInput(format!(
-                "cannot write results to `{}`: {err}",
-                path.display()
-            ))
-        })?;
+        error::check_writable(path)?;
     }
     let source = scenario::load(&config.scenario)?;
     let options = EngineOptions {
@@ -196,10 +191,12 @@ async fn run(args: RunArgs, given: &dyn Fn(&str) -> bool) -> anyhow::Result<Exit
         "running `{}` {}: {load}, {}, wait {}{}",
         description.name,
         description.version,
-        plan.run_time.map_or("until Ctrl-C".to_owned(), |t| format!(
-            "for {}",
-            humantime::format_duration(t)
-        )),
+        match (plan.run_time, plan.iterations) {
+            (Some(t), _) => format!("for {}", humantime::format_duration(t)),
+            (None, Some(schedule::IterationLimit::PerUser(n))) => format!("{n} tasks a user"),
+            (None, Some(schedule::IterationLimit::Shared(n))) => format!("{n} tasks in all"),
+            (None, None) => "until Ctrl-C".to_owned(),
+        },
         if plan.arrival.is_some() {
             "none".to_owned()
         } else {
@@ -254,7 +251,11 @@ async fn run(args: RunArgs, given: &dyn Fn(&str) -> bool) -> anyhow::Result<Exit
         version: description.version.clone(),
         source: source.path.display().to_string(),
         host,
-        users: plan.users,
+        // The most at once: the arrival-rate pool may have grown past
+        // `--users`.
+        users: plan
+            .users
+            .max(run.peak_users.load(std::sync::atomic::Ordering::Relaxed)),
         spawn_rate: plan.spawn_rate,
         run_time: plan.run_time,
         stages: plan.stages.clone(),
@@ -303,6 +304,8 @@ async fn run(args: RunArgs, given: &dyn Fn(&str) -> bool) -> anyhow::Result<Exit
 /// when one is crossed.
 async fn watch_thresholds(run: Arc<RunContext>, thresholds: Vec<thresholds::Threshold>) {
     let mut ticker = tokio::time::interval(std::time::Duration::from_secs(1));
+    // The first tick is at once; the first judgement a second in.
+    ticker.tick().await;
     loop {
         ticker.tick().await;
         let snapshot = run.stats.snapshot();

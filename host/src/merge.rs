@@ -3,6 +3,7 @@
 //! exactly, and rates are over the span from the first start to the last
 //! end, so shards that ran side by side add their throughput.
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
@@ -13,16 +14,30 @@ use crate::report::json::ReadResults;
 use crate::thresholds::{self, Threshold};
 
 pub fn run(args: MergeArgs) -> anyhow::Result<ExitCode> {
-    for path in [Some(&args.output), args.junit.as_ref()]
+    // The same file twice would count twice; writing over an input would
+    // lose it.
+    let canonical = |path: &Path| std::fs::canonicalize(path).ok();
+    let outputs: Vec<&PathBuf> = [Some(&args.output), args.junit.as_ref()]
         .into_iter()
         .flatten()
-    {
-        std::fs::File::create(path).map_err(|err| {
-            BadInput(format!(
-                "cannot write results to `{}`: {err}",
+        .collect();
+    for (i, path) in args.files.iter().enumerate() {
+        let same =
+            |other: &&PathBuf| canonical(other).is_some() && canonical(other) == canonical(path);
+        if args.files[..i].iter().any(|other| same(&other)) {
+            let message = format!("`{}` is given twice; each run counts once", path.display());
+            return Err(BadInput(message).into());
+        }
+        if outputs.iter().any(same) {
+            let message = format!(
+                "`{}` is both an input and an output; write the merge elsewhere",
                 path.display()
-            ))
-        })?;
+            );
+            return Err(BadInput(message).into());
+        }
+    }
+    for path in &outputs {
+        crate::error::check_writable(path)?;
     }
     let mut files = Vec::with_capacity(args.files.len());
     for path in &args.files {

@@ -124,3 +124,38 @@ fn files_of_other_scenarios_or_not_results_are_refused() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_refused_merge_leaves_every_file_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = two_runs(dir.path());
+    let before = std::fs::read(&a).unwrap();
+
+    // Over an input, or the same file twice: refused, nothing written.
+    for (files, message) in [
+        (
+            vec![a.as_path(), b.as_path()],
+            "is both an input and an output",
+        ),
+        (vec![b.as_path(), b.as_path()], "is given twice"),
+    ] {
+        let output = merge(&files, &a);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(message), "{stderr}");
+        assert_eq!(std::fs::read(&a).unwrap(), before, "an input was changed");
+    }
+
+    // A refused run does not empty an earlier results file either.
+    let output = throng()
+        .args(["run", "no-such-scenario.wasm", "--json"])
+        .arg(&a)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        std::fs::read(&a).unwrap(),
+        before,
+        "the results file was emptied"
+    );
+}
