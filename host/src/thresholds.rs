@@ -38,6 +38,8 @@ pub struct Threshold {
 enum Metric {
     Requests,
     Errors,
+    /// Arrival-rate iterations dropped: a count, or a share of those due.
+    Dropped,
     Named(String),
 }
 
@@ -108,6 +110,7 @@ pub fn parse(text: &str) -> Result<Threshold, String> {
     let metric = match name {
         "requests" => Metric::Requests,
         "errors" => Metric::Errors,
+        "dropped" => Metric::Dropped,
         _ => Metric::Named(name.to_owned()),
     };
     check_units(&metric, stat, limit)?;
@@ -203,9 +206,16 @@ fn check_units(metric: &Metric, stat: Stat, limit: Limit) -> Result<(), String> 
         Stat::Percentile(_) | Stat::Min | Stat::Max | Stat::Mean
     );
     match (metric, stat, limit) {
-        (Metric::Errors, _, _) if timed => Err("`errors` has a count and a rate, no times".into()),
-        (Metric::Errors, Stat::Rate, Limit::Percent(_)) => Ok(()),
-        (Metric::Errors, Stat::Rate, _) => Err("the rate of `errors` is a share, like `1%`".into()),
+        (_, _, Limit::Percent(share)) if !(0.0..=100.0).contains(&share) => {
+            Err(format!("a share is from 0% to 100%, not {share}%"))
+        }
+        (Metric::Errors | Metric::Dropped, _, _) if timed => {
+            Err("`errors` and `dropped` have a count and a rate, no times".into())
+        }
+        (Metric::Errors | Metric::Dropped, Stat::Rate, Limit::Percent(_)) => Ok(()),
+        (Metric::Errors | Metric::Dropped, Stat::Rate, _) => {
+            Err("the rate of `errors` or `dropped` is a share, like `1%`".into())
+        }
         (_, Stat::Rate, Limit::PerSecond(_) | Limit::Percent(_)) => Ok(()),
         (_, Stat::Rate, _) => Err("a rate is a share like `1%` or a pace like `100/s`".into()),
         (_, Stat::Count, Limit::Number(_)) => Ok(()),
@@ -221,16 +231,16 @@ pub fn evaluate(thresholds: &[Threshold], snapshot: &Snapshot) -> Vec<Verdict> {
         .iter()
         .map(|threshold| {
             let expression = threshold.expression.clone();
-            let Some(value) = observe(threshold, snapshot) else {
-                return Verdict {
-                    expression,
-                    value: None,
-                    passed: false,
-                    reason: Some(format!(
-                        "the run recorded nothing named `{}`",
-                        threshold.name()
-                    )),
-                };
+            let value = match observe(threshold, snapshot) {
+                Ok(value) => value,
+                Err(reason) => {
+                    return Verdict {
+                        expression,
+                        value: None,
+                        passed: false,
+                        reason: Some(reason),
+                    };
+                }
             };
             let limit = threshold.limit.value();
             let passed = match threshold.op {
@@ -258,29 +268,47 @@ impl Threshold {
         match &self.metric {
             Metric::Requests => "requests",
             Metric::Errors => "errors",
+            Metric::Dropped => "dropped",
             Metric::Named(name) => name,
         }
     }
 }
 
-/// The figure `threshold` is about, in the unit of its limit.
-fn observe(threshold: &Threshold, snapshot: &Snapshot) -> Option<f64> {
+/// The figure `threshold` is about, in the unit of its limit, or why there
+/// is none: nothing recorded under the name, or a statistic that does not
+/// apply to what the name is.
+fn observe(threshold: &Threshold, snapshot: &Snapshot) -> Result<f64, String> {
     let per_second = |count: u64| snapshot.rate(count);
-    let share = |part: u64, whole: u64| {
-        if whole == 0 {
-            0.0
-        } else {
-            part as f64 * 100.0 / whole as f64
-        }
-    };
+    let share = |part: u64, whole: u64| part as f64 * 100.0 / whole as f64;
     let stat = threshold.stat;
+    let name = threshold.name();
+    let misfit = |what: &str, has: &str| {
+        Err(format!(
+            "`{name}` is {what}, which has {has}; `{}` does not apply",
+            stat_name(stat)
+        ))
+    };
     match &threshold.metric {
-        Metric::Requests => requests(&snapshot.total(), stat, threshold.limit, &per_second),
+        Metric::Requests => requests(&snapshot.total(), stat, threshold.limit, &per_second)
+            .ok_or_else(|| "no request was timed".to_owned()),
         Metric::Errors => {
             let total = snapshot.total();
             match stat {
-                Stat::Count => Some(total.failures as f64),
-                _ => Some(share(total.failures, total.count)),
+                Stat::Count => Ok(total.failures as f64),
+                _ if total.count == 0 => Err("no request was sent".to_owned()),
+                _ => Ok(share(total.failures, total.count)),
+            }
+        }
+        Metric::Dropped => {
+            let Some(iterations) = snapshot.iterations else {
+                return Err(
+                    "`dropped` counts arrival-rate iterations; this run had none".to_owned(),
+                );
+            };
+            match stat {
+                Stat::Count => Ok(iterations.dropped as f64),
+                _ if iterations.due == 0 => Err("no iteration fell due".to_owned()),
+                _ => Ok(share(iterations.dropped, iterations.due)),
             }
         }
         Metric::Named(name) => {
@@ -293,30 +321,55 @@ fn observe(threshold: &Threshold, snapshot: &Snapshot) -> Option<f64> {
                 merged.corrected.add(&stats.corrected);
             }
             if let Some(stats) = found {
-                return requests(&stats, stat, threshold.limit, &per_second);
+                return requests(&stats, stat, threshold.limit, &per_second)
+                    .ok_or_else(|| format!("no `{name}` request was timed"));
             }
             if let Some((_, task)) = snapshot.tasks.iter().find(|(n, _)| n == name) {
                 return match (stat, threshold.limit) {
-                    (Stat::Count, _) => Some(task.count as f64),
-                    (Stat::Rate, Limit::Percent(_)) => Some(share(task.failures, task.count)),
-                    (Stat::Rate, _) => Some(per_second(task.count)),
-                    _ => timed(&task.duration, stat),
+                    (Stat::Count, _) => Ok(task.count as f64),
+                    (Stat::Rate, Limit::Percent(_)) => Ok(share(task.failures, task.count)),
+                    (Stat::Rate, _) => Ok(per_second(task.count)),
+                    _ => {
+                        timed(&task.duration, stat).ok_or_else(|| format!("no `{name}` task ended"))
+                    }
                 };
             }
             if let Some((_, samples)) = snapshot.trends.iter().find(|(n, _)| n == name) {
-                return match stat {
-                    Stat::Count => Some(samples.len() as f64),
-                    Stat::Rate => Some(per_second(samples.len())),
-                    _ => timed(samples, stat),
+                return match (stat, threshold.limit) {
+                    (Stat::Count, _) => Ok(samples.len() as f64),
+                    (Stat::Rate, Limit::PerSecond(_)) => Ok(per_second(samples.len())),
+                    (Stat::Rate, _) => misfit("a trend", "values, a count and a pace (`/s`)"),
+                    _ => timed(samples, stat).ok_or_else(|| format!("trend `{name}` is empty")),
                 };
             }
-            let (_, check) = snapshot.checks.iter().find(|(n, _)| n == name)?;
-            let runs = check.passes + check.failures;
-            match stat {
-                Stat::Count => Some(runs as f64),
-                _ => Some(share(check.passes, runs)),
+            if let Some((_, check)) = snapshot.checks.iter().find(|(n, _)| n == name) {
+                let runs = check.passes + check.failures;
+                return match (stat, threshold.limit) {
+                    (Stat::Count, _) => Ok(runs as f64),
+                    (Stat::Rate, Limit::Percent(_)) => Ok(share(check.passes, runs)),
+                    _ => misfit("a check", "a count and a share of passes (`%`)"),
+                };
             }
+            if let Some((_, value)) = snapshot.counters.iter().find(|(n, _)| n == name) {
+                return match (stat, threshold.limit) {
+                    (Stat::Count, _) => Ok(*value as f64),
+                    (Stat::Rate, Limit::PerSecond(_)) => Ok(per_second(*value)),
+                    _ => misfit("a counter", "a count and a pace (`/s`)"),
+                };
+            }
+            Err(format!("the run recorded nothing named `{name}`"))
         }
+    }
+}
+
+fn stat_name(stat: Stat) -> String {
+    match stat {
+        Stat::Percentile(p) => format!("p{p}"),
+        Stat::Min => "min".into(),
+        Stat::Max => "max".into(),
+        Stat::Mean => "mean".into(),
+        Stat::Count => "count".into(),
+        Stat::Rate => "rate".into(),
     }
 }
 
@@ -455,6 +508,54 @@ mod tests {
         );
         let verdict = crossed(&thresholds, &snapshot, Duration::from_secs(2)).unwrap();
         assert_eq!(verdict.expression, "errors: rate < 1%, abort after 2s");
+    }
+
+    #[test]
+    fn a_statistic_that_does_not_fit_the_name_fails_saying_why() {
+        let check = judge("reply arrived: p95 < 1s");
+        assert!(!check.passed);
+        assert_eq!(
+            check.reason.as_deref(),
+            Some(
+                "`reply arrived` is a check, which has a count and a share of passes (`%`); `p95` does not apply"
+            )
+        );
+        assert!(!judge("review_completion: rate > 50%").passed);
+        assert!(judge("reply arrived: count >= 2").passed);
+        assert!(
+            parse("errors: rate < 101%")
+                .unwrap_err()
+                .contains("0% to 100%")
+        );
+    }
+
+    #[test]
+    fn shares_of_nothing_fail_rather_than_pass() {
+        let empty = Stats::new().snapshot();
+        let verdicts = evaluate(
+            &[
+                parse("errors: rate < 1%").unwrap(),
+                parse("dropped: count < 1").unwrap(),
+            ],
+            &empty,
+        );
+        assert_eq!(verdicts[0].reason.as_deref(), Some("no request was sent"));
+        assert!(
+            !verdicts[1].passed,
+            "a closed-model run has no iterations to drop"
+        );
+    }
+
+    #[test]
+    fn dropped_iterations_and_counters_can_be_judged() {
+        let stats = Stats::new();
+        stats.record_iterations(100, 90, 10);
+        stats.record_counter("tokens", 40);
+        let snapshot = stats.snapshot();
+        let judge = |text: &str| evaluate(&[parse(text).unwrap()], &snapshot).remove(0);
+        assert_eq!(judge("dropped: rate < 1%").value.as_deref(), Some("10.00%"));
+        assert!(!judge("dropped: count < 1").passed);
+        assert!(judge("tokens: count >= 40").passed);
     }
 
     #[test]

@@ -113,7 +113,7 @@ fn a_threshold_that_does_not_parse() {
     );
     refused(
         &["run", path, "--threshold", "errors: rate < 0.01"],
-        "the rate of `errors` is a share, like `1%`",
+        "the rate of `errors` or `dropped` is a share, like `1%`",
     );
 }
 

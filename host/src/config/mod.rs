@@ -28,6 +28,8 @@ pub enum ConfigError {
     MaxUsersBelowUsers(u32, u32),
     #[error("`--max-queue` must be at least 1")]
     NoQueue,
+    #[error("`--rate-stage` must last more than no time and reach a rate above 0")]
+    NoRate,
     #[error("`--max-users` and `--max-queue` need `--arrival-rate` or `--rate-stage`")]
     NeedsArrival,
     #[error("`--iterations` and `--shared-iterations` must be at least 1")]
@@ -165,8 +167,10 @@ impl RunConfig {
         } else {
             // With rate stages the rate starts at `--arrival-rate`, or at 0.
             let rate = args.arrival_rate.unwrap_or(0.0);
-            let positive = rate.is_finite() && rate > 0.0;
-            if args.arrival_rate.is_some() && !positive {
+            // A ramp may start from 0; a constant rate must be above it.
+            let usable =
+                rate.is_finite() && (rate > 0.0 || (rate == 0.0 && !args.rate_stages.is_empty()));
+            if args.arrival_rate.is_some() && !usable {
                 return Err(ConfigError::BadArrivalRate(rate));
             }
             let arrival = Arrival {
@@ -176,7 +180,10 @@ impl RunConfig {
                 max_queue: 0,
             };
             if arrival.peak() <= 0.0 {
-                return Err(ConfigError::BadArrivalRate(0.0));
+                return Err(ConfigError::NoRate);
+            }
+            if stages_total(&arrival.stages).is_some_and(|total| total.is_zero()) {
+                return Err(ConfigError::NoRate);
             }
             if arrival.max_users < users {
                 return Err(ConfigError::MaxUsersBelowUsers(arrival.max_users, users));
@@ -252,6 +259,11 @@ impl RunConfig {
             max_memory: args.max_memory,
         })
     }
+}
+
+/// The rate stages' total time, if there are any.
+fn stages_total(stages: &[crate::schedule::arrival::RateStage]) -> Option<Duration> {
+    (!stages.is_empty()).then(|| stages.iter().map(|stage| stage.duration).sum())
 }
 
 /// The flag of a clap id, for messages.

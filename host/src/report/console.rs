@@ -240,6 +240,7 @@ pub fn thresholds(verdicts: &[Verdict]) -> String {
     let failed = verdicts.iter().filter(|verdict| !verdict.passed).count();
     let mut out = format!("\n{}", table.render(""));
     let _ = match failed {
+        0 if verdicts.len() == 1 => writeln!(out, "The threshold passed."),
         0 => writeln!(out, "All {} thresholds passed.", verdicts.len()),
         _ => writeln!(out, "{failed} of {} thresholds failed.", verdicts.len()),
     };

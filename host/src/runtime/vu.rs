@@ -36,6 +36,8 @@ pub struct RunContext {
     pub started: Instant,
     /// Users alive now, for the live line.
     pub active_users: AtomicU32,
+    /// The most users alive at once, for the summary.
+    pub peak_users: AtomicU32,
     /// The arrival-rate model: requests are also timed from when their
     /// iteration was due (coordinated omission corrected).
     pub corrects_omission: bool,
@@ -70,6 +72,7 @@ impl RunContext {
             cpu_budget,
             started: Instant::now(),
             active_users: AtomicU32::new(0),
+            peak_users: AtomicU32::new(0),
             corrects_omission: false,
             logged_traps: Mutex::new(HashSet::new()),
             logged_output: Mutex::new(HashSet::new()),

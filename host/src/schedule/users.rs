@@ -49,7 +49,8 @@ impl Users {
         let mut iteration = 0;
         let mut vu: Option<Vu> = None;
         tracing::debug!(vu = id, "user started");
-        self.run.active_users.fetch_add(1, Ordering::Relaxed);
+        let alive = self.run.active_users.fetch_add(1, Ordering::Relaxed) + 1;
+        self.run.peak_users.fetch_max(alive, Ordering::Relaxed);
 
         while *phase.borrow() == Phase::Running && !*retire.borrow() {
             let current = match vu.as_mut() {

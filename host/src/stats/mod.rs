@@ -293,11 +293,15 @@ impl Stats {
         agg.total.bytes += bytes;
         if let Some(micros) = micros {
             stats.latency.record(micros);
+            // The live line shows what the summary will: corrected times in
+            // the arrival-rate model.
+            let mut shown = micros;
             if let Some(corrected) = corrected {
                 let corrected = u64::try_from(corrected.as_micros()).unwrap_or(u64::MAX);
-                stats.corrected.record(corrected.max(micros));
+                shown = corrected.max(micros);
+                stats.corrected.record(shown);
             }
-            agg.window.latency.record(micros);
+            agg.window.latency.record(shown);
             agg.second.latency.record(micros);
             agg.total.latency.record(micros);
         }
