@@ -109,13 +109,21 @@ async fn run(args: RunArgs, given: &dyn Fn(&str) -> bool) -> anyhow::Result<Exit
         tracing::warn!("{warning}");
     }
 
+    let instances = pool_instances(&config);
     let engine = runtime::engine(
         options,
         Some(PoolSize {
-            instances: pool_instances(&config),
+            instances,
             footprint,
         }),
-    )?;
+    )
+    .map_err(|err| {
+        // Nearly always the reservation for that many users failing.
+        BadInput(format!(
+            "cannot set up {instances} users' instances ({err:#}); lower the user count \
+             (`--users`, `--stage`, `--max-users`) or `--max-memory`"
+        ))
+    })?;
     let component = scenario::compile(&engine, &source)?;
     let linker = runtime::linker(&engine)?;
     let pre = scenario::prepare(&linker, &component, &source.path)?;
