@@ -314,11 +314,7 @@ fn observe(threshold: &Threshold, snapshot: &Snapshot) -> Result<f64, String> {
         Metric::Named(name) => {
             let mut found: Option<RequestStats> = None;
             for (_, _, stats) in snapshot.requests.iter().filter(|(n, _, _)| n == name) {
-                let merged = found.get_or_insert_with(RequestStats::default);
-                merged.count += stats.count;
-                merged.failures += stats.failures;
-                merged.latency.add(&stats.latency);
-                merged.corrected.add(&stats.corrected);
+                found.get_or_insert_with(RequestStats::default).add(stats);
             }
             if let Some(stats) = found {
                 return requests(&stats, stat, threshold.limit, &per_second)

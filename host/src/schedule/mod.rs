@@ -110,6 +110,19 @@ impl Signals {
     }
 }
 
+/// Starts user number `spawned` and counts it. The sender retires the user;
+/// dropping it lets the user run to the end of the run.
+fn spawn_user(
+    running: &mut JoinSet<()>,
+    users: &Arc<Users>,
+    spawned: &mut u32,
+) -> watch::Sender<bool> {
+    let (retire, retired) = watch::channel(false);
+    running.spawn(users.clone().live(*spawned, retired));
+    *spawned += 1;
+    retire
+}
+
 /// Runs the users to the end of the plan, then stops them. Returns how the
 /// run ended and when it started.
 pub async fn execute(users: Arc<Users>, phase: watch::Sender<Phase>) -> std::io::Result<Outcome> {
@@ -143,9 +156,7 @@ pub async fn execute(users: Arc<Users>, phase: watch::Sender<Phase>) -> std::io:
             .filter(|due| deadline.is_none_or(|deadline| *due < deadline));
         tokio::select! {
             () = sleep_until(next_spawn.unwrap_or(far).into()), if next_spawn.is_some() => {
-                let (_, retire) = watch::channel(false);
-                running.spawn(users.clone().live(spawned, retire));
-                spawned += 1;
+                spawn_user(&mut running, &users, &mut spawned);
             }
             _ = ramp.tick(), if !plan.stages.is_empty() => {
                 // Reap the users that retired.
@@ -153,10 +164,7 @@ pub async fn execute(users: Arc<Users>, phase: watch::Sender<Phase>) -> std::io:
                 let wanted = stages::users_at(&plan.stages, started.elapsed()) as usize;
                 retirable.retain(|retire| !retire.is_closed());
                 while retirable.len() < wanted {
-                    let (retire, retired) = watch::channel(false);
-                    running.spawn(users.clone().live(spawned, retired));
-                    retirable.push(retire);
-                    spawned += 1;
+                    retirable.push(spawn_user(&mut running, &users, &mut spawned));
                 }
                 while retirable.len() > wanted {
                     let retire = retirable.pop().expect("more users than wanted");
@@ -171,9 +179,7 @@ pub async fn execute(users: Arc<Users>, phase: watch::Sender<Phase>) -> std::io:
                 arrivals += 1;
                 // Every user busy: grow the pool, up to its maximum.
                 if !queue.has_idle_user() && spawned < arrival.max_users {
-                    let (_, retire) = watch::channel(false);
-                    running.spawn(users.clone().live(spawned, retire));
-                    spawned += 1;
+                    spawn_user(&mut running, &users, &mut spawned);
                 }
                 let offered = queue.offer(next_due.expect("an arrival was due"));
                 users.run.stats.record_iterations(1, 0, u64::from(!offered));

@@ -56,11 +56,12 @@ impl Serialize for WaitTime {
 /// much one time in three.
 #[derive(Debug)]
 pub struct Picker {
-    weights: Vec<u32>,
+    /// A full deck, dealt again when the one in play is empty.
+    full: Deck,
     deck: Mutex<Deck>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Deck {
     /// Cards left per task.
     left: Vec<u32>,
@@ -77,21 +78,20 @@ impl Picker {
             weights.iter().any(|&weight| weight > 0),
             "a scenario has at least one task with a weight"
         );
-        let deck = Deck {
-            left: weights.clone(),
+        let full = Deck {
             total: weights.iter().map(|&weight| u64::from(weight)).sum(),
+            left: weights,
         };
         Self {
-            weights,
-            deck: Mutex::new(deck),
+            deck: Mutex::new(full.clone()),
+            full,
         }
     }
 
     pub fn pick(&self, rng: &mut fastrand::Rng) -> usize {
         let mut deck = self.deck.lock().unwrap_or_else(PoisonError::into_inner);
         if deck.total == 0 {
-            deck.left.clone_from(&self.weights);
-            deck.total = self.weights.iter().map(|&weight| u64::from(weight)).sum();
+            deck.clone_from(&self.full);
         }
         let mut ticket = rng.u64(0..deck.total);
         let index = deck

@@ -72,6 +72,15 @@ pub struct RequestStats {
 }
 
 impl RequestStats {
+    /// Adds `other`'s counts and histograms to these.
+    pub fn add(&mut self, other: &RequestStats) {
+        self.count += other.count;
+        self.failures += other.failures;
+        self.bytes += other.bytes;
+        self.latency.add(&other.latency);
+        self.corrected.add(&other.corrected);
+    }
+
     /// The times to judge and show: corrected where there are any.
     pub fn timed(&self) -> &Samples {
         if self.corrected.is_empty() {
@@ -172,11 +181,7 @@ impl Snapshot {
                     &mut self.requests.last_mut().expect("just pushed").2
                 }
             };
-            mine.count += stats.count;
-            mine.failures += stats.failures;
-            mine.bytes += stats.bytes;
-            mine.latency.add(&stats.latency);
-            mine.corrected.add(&stats.corrected);
+            mine.add(stats);
         }
         self.iterations = match (self.iterations, other.iterations) {
             (Some(mine), Some(theirs)) => Some(Iterations {
@@ -220,11 +225,7 @@ impl Snapshot {
     pub fn total(&self) -> RequestStats {
         let mut total = RequestStats::default();
         for (_, _, stats) in &self.requests {
-            total.count += stats.count;
-            total.failures += stats.failures;
-            total.bytes += stats.bytes;
-            total.latency.add(&stats.latency);
-            total.corrected.add(&stats.corrected);
+            total.add(stats);
         }
         total
     }
