@@ -33,6 +33,8 @@ pub struct Config {
     pub db_acquire_timeout: Duration,
     /// How long a request holds its connection for its queries.
     pub db_query_time: Duration,
+    /// Replies after which the server closes a chat WebSocket (code 4000); 0 never does.
+    pub ws_close_after: u32,
 }
 
 impl Default for Config {
@@ -51,6 +53,7 @@ impl Default for Config {
             db_pool: 10,
             db_acquire_timeout: Duration::from_millis(200),
             db_query_time: Duration::from_millis(5),
+            ws_close_after: 0,
         }
     }
 }
@@ -84,7 +87,7 @@ impl fmt::Display for Config {
             f,
             "retrieval-delay={} reply-tokens={} token-interval={} workers={} review-calls={} \
              llm-call-time={} llm-rate={} llm-burst={} review-retries={} db-pool={} \
-             db-acquire-timeout={} db-query-time={}",
+             db-acquire-timeout={} db-query-time={} ws-close-after={}",
             d(self.retrieval_delay),
             self.reply_tokens,
             d(self.token_interval),
@@ -97,6 +100,7 @@ impl fmt::Display for Config {
             self.db_pool,
             d(self.db_acquire_timeout),
             d(self.db_query_time),
+            self.ws_close_after,
         )
     }
 }
@@ -153,7 +157,7 @@ pub struct Args {
           value_parser = clap::value_parser!(u32).range(1..))]
     pub llm_burst: u32,
 
-    /// Database connections; models the connection pool every /api request needs.
+    /// Database connections; models the connection pool every /api request and chat socket message needs.
     #[arg(long, value_name = "N", default_value_t = Config::default().db_pool, value_parser = at_least_one)]
     pub db_pool: usize,
 
@@ -164,6 +168,12 @@ pub struct Args {
     /// Time a request holds its connection for its queries; models query latency.
     #[arg(long, value_name = "DURATION", default_value_t = default_duration(|c| c.db_query_time))]
     pub db_query_time: humantime::Duration,
+
+    /// Replies after which the server closes a chat WebSocket, with close code 4000 and reason
+    /// "message limit" (0: never); models a server that ends long sessions, so that a load tester
+    /// sees server-initiated closes.
+    #[arg(long, value_name = "N", default_value_t = Config::default().ws_close_after)]
+    pub ws_close_after: u32,
 }
 
 impl From<Args> for Config {
@@ -181,6 +191,7 @@ impl From<Args> for Config {
             db_pool: args.db_pool,
             db_acquire_timeout: args.db_acquire_timeout.into(),
             db_query_time: args.db_query_time.into(),
+            ws_close_after: args.ws_close_after,
         }
     }
 }
@@ -218,7 +229,7 @@ mod tests {
     }
 
     #[test]
-    fn durations_and_fractional_rates_parse() {
+    fn durations_fractional_rates_and_counts_parse() {
         let args = parse(&[
             "--retrieval-delay",
             "1s",
@@ -226,11 +237,14 @@ mod tests {
             "0.5",
             "--port",
             "0",
+            "--ws-close-after",
+            "2",
         ])
         .unwrap();
         let config = Config::from(args);
         assert_eq!(config.retrieval_delay, Duration::from_secs(1));
         assert_eq!(config.llm_rate, 0.5);
+        assert_eq!(config.ws_close_after, 2);
     }
 
     #[test]

@@ -46,6 +46,14 @@ impl ApiError {
         )
     }
 
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
     fn unauthorized() -> Self {
         let mut error = Self::new(StatusCode::UNAUTHORIZED, "missing or invalid bearer token");
         error.header = Some((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));

@@ -3,22 +3,31 @@
 //! [`serve`], which wires the bottlenecks together and runs the HTTP server.
 //!
 //! Users post chat messages to rooms and get an LLM reply streamed back as
-//! server-sent events; they can open sub-rooms and start AI reviews, which run
-//! as background jobs on a fixed worker pool. Nothing answers instantly: each
-//! slow or narrow part of the real stack is simulated with timers, semaphores
-//! and queues (never busy CPU work), and each has a knob in [`Config`]:
+//! server-sent events, or chat in a room over a WebSocket
+//! (`GET /api/rooms/{id}/chat`), where each message gets the same reply as
+//! JSON text messages; they can open sub-rooms and start AI reviews, which
+//! run as background jobs on a fixed worker pool. Nothing answers instantly:
+//! each slow or narrow part of the real stack is simulated with timers,
+//! semaphores and queues (never busy CPU work), and each has a knob in
+//! [`Config`]:
 //!
 //! - a bounded database connection pool in front of every `/api` request
-//!   (503 when no connection frees up in time),
+//!   and every WebSocket chat message (503 when no connection frees up in
+//!   time),
 //! - a retrieval step that holds a connection while it "searches",
 //! - an upstream LLM rate limit: one token bucket shared by chat replies and
 //!   review calls (429 with `Retry-After` for chat, back-off for reviews),
 //! - token-by-token streaming of replies,
 //! - a review queue drained by a fixed number of workers.
 //!
-//! `GET /_stats` reports per-route request and response counts plus the
-//! state of each bottleneck, so a load tester's numbers can be checked
-//! against the server's.
+//! On the WebSocket an error is a message and the socket stays open; the
+//! server can also close sockets itself after a number of replies
+//! ([`Config::ws_close_after`]).
+//!
+//! `GET /_stats` reports per-route request and response counts (and on the
+//! WebSocket route, messages received and replies sent) plus the state of
+//! each bottleneck, so a load tester's numbers can be checked against the
+//! server's.
 //!
 //! ```no_run
 //! # async fn run() -> std::io::Result<()> {
@@ -31,9 +40,11 @@
 //! # }
 //! ```
 
+mod chat_socket;
 mod config;
 mod db;
 mod extract;
+mod reply;
 mod reviews;
 mod routes;
 mod stats;
@@ -83,6 +94,8 @@ impl AppState {
 ///
 /// In-flight responses (including reply streams) are allowed to finish after
 /// `shutdown` completes; review workers are stopped when this returns.
+/// Upgraded WebSocket sessions are not waited for: they go on until their
+/// client or the runtime ends them, and a report misses what they do after.
 /// An invalid `config` (see [`Config::validate`]) is an
 /// [`io::ErrorKind::InvalidInput`] error.
 pub async fn serve(

@@ -78,27 +78,43 @@ async fn shutdown_signal() {
 }
 
 const CHAT_ROUTE: &str = "POST /api/rooms/{id}/messages";
+const CHAT_SOCKET_ROUTE: &str = "GET /api/rooms/{id}/chat";
 
 /// The final `/_stats` as a person reads it: requests and responses per
-/// route, then the state of each bottleneck.
+/// route (and under a WebSocket route, its messages and their replies), then
+/// the state of each bottleneck.
 fn summary(report: &Value) -> String {
     let number = |value: &Value| value.as_u64().unwrap_or(0);
-    let routes = report["routes"].as_object().cloned().unwrap_or_default();
-    let width = routes.keys().map(String::len).max().unwrap_or(0).max(5);
-    let mut text = format!(
-        "origin-api saw:\n{:width$}  {:>8}  responses\n",
-        "route", "received"
-    );
-    for (route, counts) in &routes {
-        let responses: Vec<String> = counts["responses"]
+    // One row: a label, what arrived, and the answers by status.
+    let row = |label: &str, counts: &Value, answers: &str| {
+        let answers: Vec<String> = counts[answers]
             .as_object()
             .into_iter()
             .flatten()
             .map(|(status, count)| format!("{status}: {}", number(count)))
             .collect();
-        let received = number(&counts["received"]);
-        let responses = responses.join(", ");
-        text.push_str(&format!("{route:width$}  {received:>8}  {responses}\n"));
+        (
+            label.to_owned(),
+            number(&counts["received"]),
+            answers.join(", "),
+        )
+    };
+    let routes = report["routes"].as_object().cloned().unwrap_or_default();
+    let mut rows = Vec::new();
+    for (route, counts) in &routes {
+        rows.push(row(route, counts, "responses"));
+        if counts.get("messages").is_some() {
+            rows.push(row("  messages", &counts["messages"], "replies"));
+        }
+    }
+    let widest = rows.iter().map(|(label, ..)| label.len()).max();
+    let width = widest.unwrap_or(0).max(5);
+    let mut text = format!(
+        "origin-api saw:\n{:width$}  {:>8}  responses\n",
+        "route", "received"
+    );
+    for (label, received, answers) in rows {
+        text.push_str(&format!("{label:width$}  {received:>8}  {answers}\n"));
     }
     let (reviews, upstream, pool) = (&report["reviews"], &report["upstream"], &report["db_pool"]);
     text.push_str(&format!(
@@ -109,9 +125,11 @@ fn summary(report: &Value) -> String {
         number(&reviews["running"]),
         number(&reviews["workers"]),
     ));
-    // Refusals reach clients only as chat's 429s; the rest were review calls,
-    // which retry or give up inside the worker.
-    let chat_refused = number(&report["routes"][CHAT_ROUTE]["responses"]["429"]);
+    // Refusals reach clients only as chat's 429s (responses on the SSE route,
+    // error messages on the socket); the rest were review calls, which retry
+    // or give up inside the worker.
+    let chat_refused = number(&report["routes"][CHAT_ROUTE]["responses"]["429"])
+        + number(&report["routes"][CHAT_SOCKET_ROUTE]["messages"]["replies"]["429"]);
     let refused = number(&upstream["rate_limited"]);
     text.push_str(&format!(
         "upstream LLM ({}/s, burst {}): {} calls, {} refused: {} chat replies (429) and {} review calls ({} retries)\n",
@@ -140,10 +158,15 @@ mod tests {
         let report = serde_json::json!({
             "routes": {
                 "POST /api/rooms/{id}/messages": { "received": 12, "responses": { "200": 10, "429": 2 } },
-                "GET /api/rooms": { "received": 3, "responses": { "200": 3 } }
+                "GET /api/rooms": { "received": 3, "responses": { "200": 3 } },
+                "GET /api/rooms/{id}/chat": {
+                    "received": 2,
+                    "responses": { "101": 2 },
+                    "messages": { "received": 9, "replies": { "200": 7, "429": 1, "503": 1 } }
+                }
             },
             "reviews": { "queued": 1, "running": 4, "workers": 4, "done": 5, "failed": 0 },
-            "upstream": { "calls": 40, "rate_limited": 3, "retries": 1, "rate": 10.0, "burst": 20 },
+            "upstream": { "calls": 40, "rate_limited": 4, "retries": 1, "rate": 10.0, "burst": 20 },
             "db_pool": { "size": 10, "in_use": 0, "timeouts": 7 }
         });
         let text = summary(&report);
@@ -152,12 +175,18 @@ mod tests {
             "{text}"
         );
         assert!(
+            text.contains(
+                "GET /api/rooms/{id}/chat              2  101: 2\n  messages                            9  200: 7, 429: 1, 503: 1\n"
+            ),
+            "{text}"
+        );
+        assert!(
             text.contains("5 done, 0 failed, 1 still queued, 4 running on 4 workers"),
             "{text}"
         );
         assert!(
             text.contains(
-                "(10.0/s, burst 20): 40 calls, 3 refused: 2 chat replies (429) and 1 review calls (1 retries)"
+                "(10.0/s, burst 20): 40 calls, 4 refused: 3 chat replies (429) and 1 review calls (1 retries)"
             ),
             "{text}"
         );

@@ -1,46 +1,26 @@
-//! The HTTP API: the router, one handler per route, and the streamed chat
-//! reply. Each handler releases its database connection before it answers.
+//! The HTTP API: the router and one handler per route, the chat reply
+//! streamed as server-sent events or, on its WebSocket route, handed to
+//! [`chat_socket`]. Each handler releases its database connection before it
+//! answers (a WebSocket message takes its own).
 
 use std::convert::Infallible;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::{MatchedPath, State};
 use axum::http::{Method, StatusCode, Uri, header};
 use axum::middleware;
 use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use futures_util::stream::{self, Stream};
+use futures_util::StreamExt;
 use serde::Deserialize;
-use tokio::time::{Duration, Instant};
 
-use crate::AppState;
 use crate::extract::{ApiError, Authed, Db, JsonBody, RawId, json};
-
-/// Words the simulated LLM strings its replies from.
-const WORDS: &[&str] = &[
-    "the",
-    "origin",
-    "of",
-    "this",
-    "answer",
-    "is",
-    "a",
-    "retrieved",
-    "passage",
-    "and",
-    "some",
-    "reasoning",
-    "about",
-    "your",
-    "question",
-    "which",
-    "we",
-    "summarise",
-    "here",
-    "briefly",
-];
+use crate::reply::{self, NewMessage, ReplyPart};
+use crate::{AppState, chat_socket};
 
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
@@ -48,6 +28,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/rooms", get(list_rooms).post(create_room))
         .route("/api/rooms/{id}/subrooms", post(create_subroom))
         .route("/api/rooms/{id}/messages", post(post_message))
+        .route("/api/rooms/{id}/chat", get(open_chat))
         .route("/api/rooms/{id}/reviews", post(start_review))
         .route("/api/reviews/{id}", get(get_review))
         .route("/_stats", get(crate::stats::snapshot))
@@ -69,15 +50,6 @@ struct NewUser {
 #[derive(Deserialize)]
 struct NewRoom {
     name: String,
-}
-
-#[derive(Deserialize)]
-struct NewMessage {
-    #[expect(
-        dead_code,
-        reason = "required in the body, but the simulated LLM ignores it"
-    )]
-    content: String,
 }
 
 async fn create_user(
@@ -134,47 +106,51 @@ async fn post_message(
         .parse()
         .and_then(|room| state.tables.room_of(auth.user, room))
         .ok_or_else(|| no_room(&id))?;
-    // Retrieval is a vector query, so the connection stays checked out through it.
-    auth.conn.hold(state.config.retrieval_delay).await;
-    drop(auth.conn);
-    state.upstream.try_call().map_err(ApiError::rate_limited)?;
-    let message_id = state
-        .tables
-        .next_message_id(auth.user, room.id)
-        .ok_or_else(|| no_room(&id))?;
-    let reply = reply_events(
-        state.config.reply_tokens,
-        state.config.token_interval,
-        message_id,
-    );
-    Ok(Sse::new(reply).into_response())
+    // Retrieval is a vector query, so the connection goes along to be held through it.
+    let message_id = reply::begin(&state, auth.conn, auth.user, room.id).await?;
+    let config = &state.config;
+    let reply = reply::parts(config.reply_tokens, config.token_interval, message_id);
+    Ok(Sse::new(reply.map(sse_event)).into_response())
 }
 
-/// The streamed reply on a fixed schedule (so slow polling does not stretch
-/// it): token `i` at `i` intervals after the start, the first at once, and
-/// the done event one interval after the last token, where the model's end of
-/// stream would arrive. A reply thus takes `tokens` intervals in all.
-fn reply_events(
-    tokens: u32,
-    interval: Duration,
-    message_id: u64,
-) -> impl Stream<Item = Result<Event, Infallible>> {
-    let start = Instant::now();
-    stream::unfold(0u32, move |index| async move {
-        if index > tokens {
-            return None;
-        }
-        tokio::time::sleep_until(start + interval * index).await;
-        let event = if index == tokens {
-            let done = serde_json::json!({ "message_id": message_id, "tokens": tokens });
-            Event::default().event("done").data(done.to_string())
-        } else {
-            let word = WORDS[fastrand::usize(..WORDS.len())];
-            let token = serde_json::json!({ "index": index, "text": format!("{word} ") });
-            Event::default().event("token").data(token.to_string())
-        };
-        Some((Ok(event), index + 1))
-    })
+/// A reply part as an event named by its kind, with the part as JSON data.
+fn sse_event(part: ReplyPart) -> Result<Event, Infallible> {
+    let (name, data) = match &part {
+        ReplyPart::Token(token) => ("token", serde_json::to_string(token)),
+        ReplyPart::Done(done) => ("done", serde_json::to_string(done)),
+    };
+    // Plain structs of numbers and strings always serialize.
+    Ok(Event::default()
+        .event(name)
+        .data(data.expect("reply part serializes")))
+}
+
+/// The chat over WebSocket: the same checks as `post_message` before the
+/// upgrade, then [`chat_socket::Session`] answers the messages.
+async fn open_chat(
+    State(state): State<Arc<AppState>>,
+    auth: Authed,
+    id: RawId,
+    method: Method,
+    path: MatchedPath,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, ApiError> {
+    let room = id
+        .parse()
+        .and_then(|room| state.tables.room_of(auth.user, room));
+    drop(auth.conn);
+    let room = room.ok_or_else(|| no_room(&id))?;
+    // Checked last, so that a request without the upgrade headers still
+    // learns first whether its token and room are good.
+    let upgrade =
+        upgrade.map_err(|rejection| ApiError::new(rejection.status(), rejection.body_text()))?;
+    let session = chat_socket::Session {
+        state,
+        key: crate::stats::route_key(&method, &path),
+        user: auth.user,
+        room: room.id,
+    };
+    Ok(upgrade.on_upgrade(|socket| session.run(socket)))
 }
 
 async fn start_review(

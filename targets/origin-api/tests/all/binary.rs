@@ -107,6 +107,8 @@ fn help_documents_each_flag_with_its_default() {
         "[default: 10]",
         "--db-acquire-timeout",
         "[default: 200ms]",
+        "--ws-close-after",
+        "code 4000",
     ] {
         assert!(help.contains(expected), "{expected} missing in\n{help}");
     }

@@ -1,13 +1,22 @@
 //! Shared test harness: starts the real server on 127.0.0.1 port 0 inside the
-//! test's runtime and wraps a reqwest client pointed at it.
+//! test's runtime and wraps a reqwest client pointed at it; opens its chat
+//! WebSocket with tokio-tungstenite.
 
 use std::time::{Duration, Instant};
 
+use futures_util::{SinkExt, StreamExt};
 use origin_api::Config;
 use reqwest::{Client, Method, Response, StatusCode};
 use serde_json::{Value, json};
+use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// A client's end of a chat WebSocket.
+pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// Knobs small enough that a whole test takes milliseconds, not seconds.
 pub fn fast() -> Config {
@@ -24,6 +33,7 @@ pub fn fast() -> Config {
         db_pool: 4,
         db_acquire_timeout: Duration::from_millis(500),
         db_query_time: Duration::from_millis(1),
+        ws_close_after: 0,
     }
 }
 
@@ -145,6 +155,26 @@ impl Server {
         }
     }
 
+    /// Opens the chat WebSocket of `room` (as written in the path), with
+    /// `token` as bearer token if given. A refused upgrade is
+    /// [`tungstenite::Error::Http`], holding the response.
+    pub async fn open_chat(
+        &self,
+        token: Option<&str>,
+        room: &str,
+    ) -> Result<Socket, tungstenite::Error> {
+        let base = self.base.replacen("http://", "ws://", 1);
+        let mut request = format!("{base}/api/rooms/{room}/chat")
+            .into_client_request()
+            .unwrap();
+        if let Some(token) = token {
+            let value = format!("Bearer {token}").parse().unwrap();
+            request.headers_mut().insert("authorization", value);
+        }
+        let (socket, _response) = tokio_tungstenite::connect_async(request).await?;
+        Ok(socket)
+    }
+
     pub async fn stats(&self) -> Value {
         let response = self.client.get(format!("{}/_stats", self.base)).send();
         response.await.unwrap().json_value().await
@@ -197,4 +227,41 @@ pub fn sse_events(body: &str) -> Vec<(String, Value)> {
         )
     };
     blocks.map(parse).collect()
+}
+
+/// Sends a chat message's JSON as a text message.
+pub async fn say(socket: &mut Socket, message: Value) {
+    socket
+        .send(Message::text(message.to_string()))
+        .await
+        .unwrap();
+}
+
+/// The next message from the server, for at most five seconds.
+pub async fn next_message(socket: &mut Socket) -> Message {
+    let next = tokio::time::timeout(Duration::from_secs(5), socket.next());
+    let next = next.await.expect("a message within 5 s");
+    next.expect("the socket is open").unwrap()
+}
+
+/// The next message from the server, which must be JSON text.
+pub async fn next_json(socket: &mut Socket) -> Value {
+    match next_message(socket).await {
+        Message::Text(text) => serde_json::from_str(text.as_str())
+            .unwrap_or_else(|e| panic!("{e} in {:?}", text.as_str())),
+        other => panic!("expected a text message, got {other:?}"),
+    }
+}
+
+/// Reads one whole reply: its token messages and the `done` that ends it.
+pub async fn reply(socket: &mut Socket) -> (Vec<Value>, Value) {
+    let mut tokens = Vec::new();
+    loop {
+        let message = next_json(socket).await;
+        match message["type"].as_str() {
+            Some("token") => tokens.push(message),
+            Some("done") => return (tokens, message),
+            _ => panic!("expected a token or done, got {message}"),
+        }
+    }
 }
