@@ -13,6 +13,7 @@ use crate::Error;
 use crate::bindings::throng::scenario::http as wit;
 
 pub use wit::Error as HttpError;
+pub use wit::StreamError;
 
 /// Starts a `GET` request.
 ///
@@ -73,9 +74,10 @@ pub fn delete(url: impl Into<String>) -> Request {
 
 /// A request being built. Nothing is sent until [`Request::send`].
 #[derive(Debug, Clone)]
-#[must_use = "a request is sent only by `send`"]
+#[must_use = "a request is sent only by `send` or `open`"]
 pub struct Request {
     inner: wit::Request,
+    chunk_timeout_ms: Option<u32>,
 }
 
 impl Request {
@@ -97,6 +99,7 @@ impl Request {
                 timeout_ms: None,
                 expected_statuses: Vec::new(),
             },
+            chunk_timeout_ms: None,
         }
     }
 
@@ -167,7 +170,9 @@ impl Request {
     }
 
     /// Fails the request with kind `timeout` when the whole exchange takes
-    /// longer than `timeout` (the run's `--timeout` otherwise).
+    /// longer than `timeout` (the run's `--timeout` otherwise). For a
+    /// stream ([`Request::open`]) it bounds the whole stream, and a stream
+    /// that outlasts it fails with kind `stream-timeout`.
     ///
     /// ```no_run
     /// # fn f() -> throng_sdk::Result<()> {
@@ -177,6 +182,23 @@ impl Request {
     /// ```
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.inner.timeout_ms = Some(u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX));
+        self
+    }
+
+    /// For a stream ([`Request::open`]): fails it with kind
+    /// `stream-timeout` when no chunk arrives within `timeout` of the
+    /// headers or of the chunk before.
+    ///
+    /// ```no_run
+    /// # fn f() -> throng_sdk::Result<()> {
+    /// use std::time::Duration;
+    /// let stream = throng_sdk::http::get("/events")
+    ///     .chunk_timeout(Duration::from_secs(5))
+    ///     .open()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn chunk_timeout(mut self, timeout: Duration) -> Self {
+        self.chunk_timeout_ms = Some(u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX));
         self
     }
 
@@ -213,6 +235,46 @@ impl Request {
                 inner,
                 method: self.inner.method,
                 request: self.inner.name.unwrap_or(self.inner.url),
+            }),
+            Err(source) => Err(Error::Http {
+                method: self.inner.method,
+                url: self.inner.url,
+                name: self.inner.name,
+                source,
+            }),
+        }
+    }
+
+    /// Sends the request and returns once the response headers have
+    /// arrived, with the body to read chunk by chunk as it comes
+    /// ([`Stream::next_chunk`]) or as server-sent events
+    /// ([`Stream::events`]).
+    ///
+    /// The host times every chunk as it arrives and counts the stream once
+    /// it ends, under the request's name: completed, cancelled, timed out
+    /// or cut by the server.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Http`] when no response headers arrived, as for
+    /// [`Request::send`].
+    ///
+    /// ```no_run
+    /// # fn f() -> throng_sdk::Result<()> {
+    /// let mut stream = throng_sdk::http::get("/download").open()?;
+    /// let mut size = 0;
+    /// while let Some(chunk) = stream.next_chunk()? {
+    ///     size += chunk.len();
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn open(self) -> crate::Result<Stream> {
+        match wit::open(&self.inner, self.chunk_timeout_ms) {
+            Ok(inner) => Ok(Stream {
+                inner,
+                method: self.inner.method,
+                request: self.inner.name.unwrap_or(self.inner.url),
+                ended: false,
             }),
             Err(source) => Err(Error::Http {
                 method: self.inner.method,
@@ -356,5 +418,219 @@ impl Response {
             });
         }
         Ok(self)
+    }
+}
+
+/// A response whose body is read as it arrives; see [`Request::open`].
+///
+/// Dropping a stream before its end cancels it.
+#[derive(Debug)]
+pub struct Stream {
+    inner: wit::BodyStream,
+    /// The request's method and name (or URL as written), for errors.
+    method: String,
+    request: String,
+    /// Whether the body has ended or failed, so there is nothing to cancel.
+    ended: bool,
+}
+
+impl Stream {
+    /// The status code.
+    pub fn status(&self) -> u16 {
+        self.inner.status()
+    }
+
+    /// The first value of a header, by case-insensitive name.
+    ///
+    /// ```no_run
+    /// # fn f() -> throng_sdk::Result<()> {
+    /// let stream = throng_sdk::http::get("/events").open()?;
+    /// let sse = stream.header("content-type").is_some_and(|t| t.starts_with("text/event-stream"));
+    /// # Ok(()) }
+    /// ```
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.inner
+            .headers()
+            .into_iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value)
+    }
+
+    /// Every header, in the order received.
+    pub fn headers(&self) -> Vec<(String, String)> {
+        self.inner.headers()
+    }
+
+    /// The final URL, after redirects.
+    pub fn url(&self) -> String {
+        self.inner.url()
+    }
+
+    /// The next piece of the body, decompressed; `None` once the body has
+    /// ended. Blocks only this user.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Stream`] when the stream timed out, was cut by the server,
+    /// grew past the run's body limit, or had already failed.
+    pub fn next_chunk(&mut self) -> crate::Result<Option<Vec<u8>>> {
+        if self.ended {
+            return Ok(None);
+        }
+        match self.inner.next_chunk() {
+            Ok(Some(chunk)) => Ok(Some(chunk)),
+            Ok(None) => {
+                self.ended = true;
+                Ok(None)
+            }
+            Err(source) => {
+                self.ended = true;
+                Err(Error::Stream {
+                    method: self.method.clone(),
+                    request: self.request.clone(),
+                    source,
+                })
+            }
+        }
+    }
+
+    /// Reads the rest of the body.
+    ///
+    /// # Errors
+    ///
+    /// As [`Stream::next_chunk`].
+    pub fn read_to_end(mut self) -> crate::Result<Vec<u8>> {
+        let mut body = Vec::new();
+        while let Some(chunk) = self.next_chunk()? {
+            body.extend(chunk);
+        }
+        Ok(body)
+    }
+
+    /// Tells the host that the chunk [`Stream::next_chunk`] returned last
+    /// completed an event of the scenario's own (a token in a format that
+    /// is not server-sent events), so that the host times it: the first
+    /// from the start of the request, the others from the event before.
+    /// [`Stream::events`] does this by itself.
+    pub fn mark_event(&self) {
+        self.inner.mark_event();
+    }
+
+    /// Reads the body as server-sent events. The host times each event by
+    /// the arrival of the chunk that completed it, so the summary shows
+    /// the time to the first event (time to first token) and the gaps
+    /// between events (inter-token latency) for this request's row.
+    ///
+    /// ```no_run
+    /// # fn f() -> throng_sdk::Result<()> {
+    /// let mut reply = String::new();
+    /// let mut done = false;
+    /// let stream = throng_sdk::http::post("/api/chat").body("{}").name("chat").open()?;
+    /// // Read to the end rather than stop at `done`: a stream left early
+    /// // counts as cancelled.
+    /// for event in stream.error_for_status()?.events() {
+    ///     let event = event?;
+    ///     match event.event.as_str() {
+    ///         "token" => reply.push_str(&event.data),
+    ///         "done" => done = true,
+    ///         _ => {}
+    ///     }
+    /// }
+    /// throng_sdk::metrics::check("reply finished", done);
+    /// # Ok(()) }
+    /// ```
+    pub fn events(self) -> Events {
+        Events {
+            stream: self,
+            parser: crate::sse::Parser::new(),
+            ready: std::collections::VecDeque::new(),
+        }
+    }
+
+    /// Stops reading and closes the connection. The stream is counted as
+    /// cancelled, not as a failure, unless it had already ended.
+    pub fn cancel(mut self) {
+        self.cancel_now();
+    }
+
+    fn cancel_now(&mut self) {
+        if !self.ended {
+            self.ended = true;
+            self.inner.cancel();
+        }
+    }
+
+    /// Turns a status of 400 and up into [`Error::Status`], so that `?`
+    /// ends the task. The stream is then cancelled, and counted as a
+    /// failure by its status.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Status`] with the status and the final URL.
+    pub fn error_for_status(self) -> crate::Result<Self> {
+        let status = self.status();
+        if status >= 400 {
+            return Err(Error::Status {
+                status,
+                method: self.method.clone(),
+                url: self.url(),
+                request: self.request.clone(),
+            });
+        }
+        Ok(self)
+    }
+}
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        // Cancelling (rather than only letting go) has the host count the
+        // stream before the user goes on.
+        self.cancel_now();
+    }
+}
+
+/// The server-sent events of a [`Stream`]; see [`Stream::events`].
+///
+/// Ends when the body ends; an event left unfinished at the end is
+/// dropped, as browsers do. Dropping it before the end cancels the stream.
+#[derive(Debug)]
+pub struct Events {
+    stream: Stream,
+    parser: crate::sse::Parser,
+    ready: std::collections::VecDeque<crate::sse::Event>,
+}
+
+impl Events {
+    /// The stream underneath, for its status and headers.
+    pub fn stream(&self) -> &Stream {
+        &self.stream
+    }
+
+    /// Stops reading; see [`Stream::cancel`].
+    pub fn cancel(self) {
+        self.stream.cancel();
+    }
+}
+
+impl Iterator for Events {
+    type Item = crate::Result<crate::sse::Event>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(event) = self.ready.pop_front() {
+                return Some(Ok(event));
+            }
+            match self.stream.next_chunk() {
+                Ok(Some(chunk)) => {
+                    for event in self.parser.push(&chunk) {
+                        // Timed by the chunk just read, which completed it.
+                        self.stream.mark_event();
+                        self.ready.push_back(event);
+                    }
+                }
+                Ok(None) => return None,
+                Err(err) => return Some(Err(err)),
+            }
+        }
     }
 }

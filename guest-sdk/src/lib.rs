@@ -75,6 +75,8 @@ pub mod context;
 pub mod http;
 pub mod log;
 pub mod metrics;
+pub mod sse;
+pub mod ws;
 
 #[doc(hidden)]
 pub mod bindings;
@@ -85,7 +87,7 @@ pub use scenario::{Describe, Scenario, Wait};
 /// Everything a scenario usually needs, in one import.
 pub mod prelude {
     pub use crate::{Describe, Error, Result, Scenario, Wait};
-    pub use crate::{clock, context, http, log, metrics};
+    pub use crate::{clock, context, http, log, metrics, ws};
 }
 
 /// The result of a task, of `on_start` and of most calls in this crate.
@@ -108,6 +110,25 @@ pub enum Error {
         name: Option<String>,
         /// What went wrong.
         source: http::HttpError,
+    },
+    /// A streamed body failed while it was read
+    /// ([`http::Stream::next_chunk`]).
+    Stream {
+        /// The request's method.
+        method: String,
+        /// The request as the results name it: its name, or else its URL
+        /// as written.
+        request: String,
+        /// What went wrong.
+        source: http::StreamError,
+    },
+    /// A WebSocket could not be opened, or a call on it failed.
+    WebSocket {
+        /// The socket as the results name it: its name, or else its URL as
+        /// written.
+        socket: String,
+        /// What went wrong.
+        source: ws::WsError,
     },
     /// A response had a status of 400 and up where success was needed
     /// ([`http::Response::error_for_status`]).
@@ -157,6 +178,36 @@ impl std::fmt::Display for Error {
                 request,
                 ..
             } => write!(f, "status {status} from {method} {request}"),
+            Error::Stream {
+                method,
+                request,
+                source,
+            } => {
+                write!(f, "{method} {request}: ")?;
+                match source {
+                    http::StreamError::Timeout(m) => write!(f, "stream timeout: {m}"),
+                    http::StreamError::Cut(m) => write!(f, "stream cut: {m}"),
+                    http::StreamError::BodyTooLarge(limit) => {
+                        write!(f, "body larger than {limit} bytes")
+                    }
+                    http::StreamError::Closed => f.write_str("the stream is closed"),
+                }
+            }
+            Error::WebSocket { socket, source } => {
+                write!(f, "WS {socket}: ")?;
+                match source {
+                    ws::WsError::Invalid(m) => write!(f, "invalid request: {m}"),
+                    ws::WsError::Connect(m) => write!(f, "connect: {m}"),
+                    ws::WsError::Timeout(m) => write!(f, "timeout: {m}"),
+                    ws::WsError::Closed(frame) if frame.reason.is_empty() => {
+                        write!(f, "closed with code {}", frame.code)
+                    }
+                    ws::WsError::Closed(frame) => {
+                        write!(f, "closed with code {}: {}", frame.code, frame.reason)
+                    }
+                    ws::WsError::Other(m) => f.write_str(m),
+                }
+            }
             Error::Json(message) => write!(f, "json: {message}"),
             Error::Message(message) => f.write_str(message),
         }

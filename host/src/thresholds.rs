@@ -430,6 +430,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::stats::Exchange;
     use crate::stats::{ErrorKind, Stats};
 
     fn snapshot() -> Snapshot {
@@ -439,10 +440,11 @@ mod tests {
             stats.record_request(
                 "/api/rooms/:id",
                 "GET",
-                Some(Duration::from_millis(ms)),
-                0,
+                &Exchange {
+                    elapsed: Some(Duration::from_millis(ms)),
+                    ..Exchange::default()
+                },
                 failure,
-                None,
             );
         }
         stats.record_task("checkout", Duration::from_millis(700), None);

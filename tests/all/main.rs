@@ -14,5 +14,6 @@ mod nginx;
 mod origin;
 mod scenarios;
 mod server;
+mod streams;
 mod thresholds;
 mod workload;

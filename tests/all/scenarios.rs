@@ -18,7 +18,7 @@ fn inspect_shows_tasks_weights_and_imports() {
     );
     assert!(stdout.contains("scenario   mix 0.1.0"), "{stdout}");
     assert!(stdout.contains("five (weight 5, 62.5%)"), "{stdout}");
-    assert!(stdout.contains("throng:scenario/http@0.1.0"), "{stdout}");
+    assert!(stdout.contains("throng:scenario/http@0.1.1"), "{stdout}");
 }
 
 #[test]
@@ -81,4 +81,20 @@ fn errors_name_the_crate_folder_the_user_gave() {
         folder.display()
     );
     assert!(stderr.contains(&expected), "{stderr}");
+}
+
+#[test]
+fn a_guest_of_the_first_contract_still_runs() {
+    let server = crate::server::TestServer::start();
+    let scenario = fixture("contract-0-1-0");
+    let inspect = throng()
+        .args(["inspect", scenario.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&inspect.stdout);
+    assert!(stdout.contains("throng:scenario/http@0.1.0"), "{stdout}");
+    let run = crate::harness::run_component_ok(&scenario, &server.url(), &["-u", "2", "-t", "1s"]);
+    let count = crate::harness::as_u64(&run.request("/")["count"]);
+    assert!(count > 10, "{}", run.stdout);
+    assert_eq!(count, server.count("/"));
 }

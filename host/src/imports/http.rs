@@ -1,22 +1,26 @@
 //! `throng:scenario/http`: requests on behalf of one user, through that
 //! user's own [`Session`] (its connections and cookie jar). The host times
-//! each exchange itself, from sending to the last byte of the body, follows
-//! redirects itself (only to hosts the run allows), and records the
-//! exchange under the request's name.
+//! each exchange itself (connecting, the headers, the first and the last
+//! byte of the body), follows redirects itself (only to hosts the run
+//! allows), and records the exchange under the request's name. Streamed
+//! bodies are read in [`super::stream`].
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reqwest::cookie::{CookieStore, Jar};
-use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use reqwest::header::{ACCEPT_ENCODING, COOKIE, HeaderValue, LOCATION, SET_COOKIE};
 use reqwest::redirect::Policy;
 use url::Url;
+use wasmtime::component::Resource;
 
+use super::stream::BodyStream;
+use super::wire::{self, ConnectClock, Decoder};
 use crate::config::HttpConfig;
 use crate::runtime::VuState;
 use crate::runtime::bindings::throng::scenario::http::{Error, Host, Request, Response};
 use crate::runtime::vu::RunContext;
-use crate::stats::{ErrorKind, Stats};
+use crate::stats::{ErrorKind, Exchange, Stats};
 
 /// Redirects followed for one request before it fails.
 const MAX_REDIRECTS: usize = 10;
@@ -36,8 +40,8 @@ pub fn tls_config() -> anyhow::Result<rustls::ClientConfig> {
     Ok(config)
 }
 
-/// One user's HTTP state, like one browser session: a connection pool and
-/// a cookie jar.
+/// One user's HTTP state, like one browser session: a connection pool, a
+/// cookie jar, and the clock of its connections.
 ///
 /// Cookies and redirects are handled here rather than by reqwest's layers,
 /// which turned every request's URI back into a URL (twice) to consult the
@@ -45,30 +49,83 @@ pub fn tls_config() -> anyhow::Result<rustls::ClientConfig> {
 /// hosts the run allows.
 #[derive(Clone)]
 pub struct Session {
-    client: reqwest::Client,
-    cookies: Arc<Jar>,
+    pub(crate) client: reqwest::Client,
+    pub(crate) cookies: Arc<Jar>,
+    connects: ConnectClock,
 }
 
 impl Session {
     pub fn new(tls: &rustls::ClientConfig) -> reqwest::Result<Self> {
+        let connects = ConnectClock::default();
         let client = reqwest::Client::builder()
             .use_preconfigured_tls(tls.clone())
             .user_agent(concat!("throng/", env!("CARGO_PKG_VERSION")))
-            .gzip(true)
             .redirect(Policy::none())
             .pool_max_idle_per_host(8)
+            .connector_layer(connects.clone())
             .build()?;
         Ok(Self {
             client,
             cookies: Arc::new(Jar::default()),
+            connects,
         })
     }
 }
 
-impl Host for VuState {
-    async fn send(&mut self, mut request: Request) -> Result<Response, Error> {
-        self.touch();
-        let run = self.run.clone();
+/// A request checked and ready to go, with what its statistics need.
+pub(crate) struct Prepared {
+    pub name: String,
+    pub method: String,
+    pub expected_statuses: Vec<u16>,
+    pub url: Url,
+    pub timeout: Duration,
+    pub request: Request,
+    /// In the arrival-rate model, when the request's iteration was due:
+    /// the first request of an iteration is also timed from then.
+    pub due: Option<Instant>,
+    pub corrects: bool,
+}
+
+impl Prepared {
+    /// The time from when the iteration was due (or the request started)
+    /// to `end`, in the arrival-rate model only.
+    pub fn corrected(&self, started: Instant, end: Instant) -> Option<Duration> {
+        self.corrects
+            .then(|| end.saturating_duration_since(self.due.unwrap_or(started)))
+    }
+}
+
+impl Prepared {
+    /// Counts an exchange that ended without a response (or, unsent, as a
+    /// failure only), and returns what the guest is told.
+    pub fn count_failure(
+        &self,
+        stats: &Stats,
+        failed: Failed,
+        started: Instant,
+        ended: Instant,
+    ) -> Error {
+        if let Failed::Unsent(message) = failed {
+            stats.record_unsent(&self.name, &self.method, ErrorKind::Invalid, &message);
+            return Error::Invalid(message);
+        }
+        let (kind, error) = failed.classify();
+        let message = error_message(&error);
+        let exchange = Exchange {
+            elapsed: Some(ended - started),
+            corrected: self.corrected(started, ended),
+            ..Exchange::default()
+        };
+        stats.record_request(&self.name, &self.method, &exchange, Some((kind, &message)));
+        error
+    }
+}
+
+impl VuState {
+    /// Resolves the request's URL and takes what its statistics need. An
+    /// error has been counted already.
+    pub(crate) fn prepare(&mut self, mut request: Request) -> Result<Prepared, Error> {
+        let run = &self.run;
         let name = request.name.take().unwrap_or_else(|| request.url.clone());
         let method = request.method.clone();
         let expected_statuses = std::mem::take(&mut request.expected_statuses);
@@ -92,90 +149,128 @@ impl Host for VuState {
         let timeout = request
             .timeout_ms
             .map_or(run.http.timeout, |ms| Duration::from_millis(ms.into()));
+        Ok(Prepared {
+            name,
+            method,
+            expected_statuses,
+            url,
+            timeout,
+            request,
+            due: self.due.take(),
+            corrects: run.corrects_omission,
+        })
+    }
+}
+
+/// The failure a response's status counts as, if any: 400 and up unless
+/// expected, with the start of the body, which often says why.
+pub(crate) fn status_failure(
+    status: u16,
+    expected: &[u16],
+    body: &[u8],
+) -> Option<(ErrorKind, String)> {
+    if status < 400 || expected.contains(&status) {
+        return None;
+    }
+    let reason = reqwest::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|code| code.canonical_reason())
+        .unwrap_or_default();
+    let mut message = format!("status {status} {reason}").trim_end().to_owned();
+    if let Some(excerpt) = body_excerpt(body) {
+        message.push_str(": ");
+        message.push_str(&excerpt);
+    }
+    Some((ErrorKind::of_status(status), message))
+}
+
+impl Host for VuState {
+    async fn send(&mut self, request: Request) -> Result<Response, Error> {
+        self.touch();
+        let run = self.run.clone();
+        let prepared = self.prepare(request)?;
+        let Prepared { name, method, .. } = &prepared;
 
         let mut flight = InFlight {
             stats: &run.stats,
-            name: &name,
-            method: &method,
+            name,
+            method,
             done: false,
         };
         let started = Instant::now();
-        // The first request of an iteration in the arrival-rate model is
-        // also timed from when the iteration was due; the others as sent.
-        let due = self.due.take();
-        let corrects = run.corrects_omission;
-        let corrected = move |end: Instant| corrects.then(|| end - due.unwrap_or(started));
         // The exchange runs as its own task: polled from the guest's fiber,
         // reqwest's deep futures would keep that much more of every user's
         // fiber stack resident.
         let exchange = tokio::spawn(tokio::time::timeout(
-            timeout,
-            exchange(self.http.clone(), run.clone(), request, url),
+            prepared.timeout,
+            exchange(
+                self.http.clone(),
+                run.clone(),
+                prepared.request.clone(),
+                prepared.url.clone(),
+                started,
+            ),
         ));
-        let result = match AbortOnDrop(exchange).join().await {
+        let result = match AbortOnDrop::new(exchange).join().await {
             Some(result) => result,
             None => Ok(Err(Failed::Panicked)),
         };
         let ended = Instant::now();
-        let elapsed = ended - started;
         flight.done = true;
         self.touch();
 
         let result = match result {
             Ok(result) => result,
-            Err(_) => Err(Failed::Timeout(timeout)),
+            Err(_) => Err(Failed::Timeout(prepared.timeout)),
         };
         match result {
-            Ok(response) => {
-                let status = response.status;
-                let failure = (status >= 400 && !expected_statuses.contains(&status)).then(|| {
-                    let reason = reqwest::StatusCode::from_u16(status)
-                        .ok()
-                        .and_then(|code| code.canonical_reason())
-                        .unwrap_or_default();
-                    let mut message = format!("status {status} {reason}").trim_end().to_owned();
-                    if let Some(excerpt) = body_excerpt(&response.body) {
-                        message.push_str(": ");
-                        message.push_str(&excerpt);
-                    }
-                    (ErrorKind::of_status(status), message)
-                });
+            Ok(received) => {
+                let Received {
+                    response,
+                    timings,
+                    wire_bytes,
+                } = received;
+                let failure =
+                    status_failure(response.status, &prepared.expected_statuses, &response.body);
                 let failure = failure
                     .as_ref()
                     .map(|(kind, message)| (*kind, message.as_str()));
-                let bytes = response.body.len() as u64;
-                run.stats.record_request(
-                    &name,
-                    &method,
-                    Some(elapsed),
-                    bytes,
-                    failure,
-                    corrected(ended),
-                );
+                let elapsed = timings.last_byte - started;
+                let stats = Exchange {
+                    elapsed: Some(elapsed),
+                    corrected: prepared.corrected(started, timings.last_byte),
+                    bytes: response.body.len() as u64,
+                    wire_bytes,
+                    connect: timings.connect,
+                    headers: Some(timings.headers - started),
+                    first_byte: timings.first_byte.map(|at| at - started),
+                    stream: None,
+                };
+                run.stats.record_request(name, method, &stats, failure);
                 Ok(Response {
                     elapsed_us: u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
                     ..response
                 })
             }
-            Err(Failed::Unsent(message)) => {
-                run.stats
-                    .record_unsent(&name, &method, ErrorKind::Invalid, &message);
-                Err(Error::Invalid(message))
-            }
-            Err(failed) => {
-                let (kind, error) = failed.classify();
-                let message = error_message(&error);
-                run.stats.record_request(
-                    &name,
-                    &method,
-                    Some(elapsed),
-                    0,
-                    Some((kind, &message)),
-                    corrected(ended),
-                );
-                Err(error)
-            }
+            Err(failed) => Err(prepared.count_failure(&run.stats, failed, started, ended)),
         }
+    }
+
+    async fn open(
+        &mut self,
+        request: Request,
+        chunk_timeout_ms: Option<u32>,
+    ) -> Result<Resource<BodyStream>, Error> {
+        self.touch();
+        let prepared = self.prepare(request)?;
+        let chunk_timeout = chunk_timeout_ms.map(|ms| Duration::from_millis(ms.into()));
+        let opened =
+            super::stream::open(self.http.clone(), self.run.clone(), prepared, chunk_timeout).await;
+        self.touch();
+        let stream = opened?;
+        self.table
+            .push(stream)
+            .map_err(|err| Error::Other(format!("the stream could not be kept: {err}")))
     }
 }
 
@@ -263,7 +358,7 @@ fn build(
         .map_err(|err| format!("bad request: {}", root_cause(&err)))
 }
 
-enum Failed {
+pub(crate) enum Failed {
     /// The request could not be built: nothing was sent.
     Unsent(String),
     /// A redirect led to a host the run does not allow, or could not be
@@ -276,15 +371,107 @@ enum Failed {
     TooManyRedirects,
     TooLarge(u64),
     Timeout(Duration),
+    /// A compressed body that did not decode.
+    Decode(String),
 }
 
-/// Sends the request, following redirects, and reads the final body.
+/// When the parts of a response arrived.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Timings {
+    /// Set when the exchange made a new connection.
+    pub connect: Option<Duration>,
+    pub headers: Instant,
+    /// `None` for an empty body.
+    pub first_byte: Option<Instant>,
+    pub last_byte: Instant,
+}
+
+/// A response read to the end, and how it arrived.
+pub(crate) struct Received {
+    pub response: Response,
+    pub timings: Timings,
+    pub wire_bytes: u64,
+}
+
+/// A response whose headers have arrived, its body still to read.
+pub(crate) struct Head {
+    pub response: reqwest::Response,
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub url: Url,
+    pub decoder: Decoder,
+    pub connect: Option<Duration>,
+    pub headers_at: Instant,
+}
+
+/// Sends the request, following redirects, and reads the final body; the
+/// time of the last byte is taken before the body is decompressed.
 async fn exchange(
     session: Session,
     run: Arc<RunContext>,
+    request: Request,
+    url: Url,
+    started: Instant,
+) -> Result<Received, Failed> {
+    let Head {
+        mut response,
+        status,
+        headers,
+        url,
+        mut decoder,
+        connect,
+        headers_at,
+    } = head(&session, &run, request, url).await?;
+    let max_body = run.http.max_body;
+    let mut body = Vec::new();
+    let mut wire_bytes = 0u64;
+    let mut first_byte = None;
+    while let Some(chunk) = response.chunk().await.map_err(Failed::Transport)? {
+        first_byte.get_or_insert_with(Instant::now);
+        wire_bytes += chunk.len() as u64;
+        if wire_bytes > max_body {
+            return Err(Failed::TooLarge(max_body));
+        }
+        match &mut decoder {
+            Decoder::Identity => body.extend_from_slice(&chunk),
+            decoder => body.extend(decoder.push(&chunk).map_err(Failed::Decode)?),
+        }
+        if body.len() as u64 > max_body {
+            return Err(Failed::TooLarge(max_body));
+        }
+    }
+    let last_byte = Instant::now();
+    body.extend(decoder.finish().map_err(Failed::Decode)?);
+    if body.len() as u64 > max_body {
+        return Err(Failed::TooLarge(max_body));
+    }
+    debug_assert!(started <= headers_at);
+    Ok(Received {
+        response: Response {
+            status,
+            headers,
+            body,
+            url: url.into(),
+            elapsed_us: 0,
+        },
+        timings: Timings {
+            connect,
+            headers: headers_at,
+            first_byte,
+            last_byte,
+        },
+        wire_bytes,
+    })
+}
+
+/// Sends the request and follows redirects up to the final response's
+/// headers.
+pub(crate) async fn head(
+    session: &Session,
+    run: &RunContext,
     mut request: Request,
     mut url: Url,
-) -> Result<Response, Failed> {
+) -> Result<Head, Failed> {
     let mut response = None;
     for hop in 0..=MAX_REDIRECTS {
         let mut built = build(&session.client, &request, url.clone()).map_err(|message| {
@@ -296,6 +483,12 @@ async fn exchange(
         })?;
         if let Some(jar) = session.cookies.cookies(&url) {
             add_cookies(built.headers_mut(), jar);
+        }
+        if !built.headers().contains_key(ACCEPT_ENCODING) {
+            built.headers_mut().insert(
+                ACCEPT_ENCODING,
+                HeaderValue::from_static(wire::ACCEPT_ENCODING),
+            );
         }
         let answer = session
             .client
@@ -321,7 +514,9 @@ async fn exchange(
     let Some(mut response) = response else {
         return Err(Failed::TooManyRedirects);
     };
-
+    let headers_at = Instant::now();
+    let connect = session.connects.take();
+    let decoder = Decoder::for_headers(response.headers_mut());
     let status = response.status().as_u16();
     let headers = response
         .headers()
@@ -334,24 +529,17 @@ async fn exchange(
             (name.as_str().to_owned(), value)
         })
         .collect();
-    let max_body = run.http.max_body;
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(Failed::Transport)? {
-        if (body.len() + chunk.len()) as u64 > max_body {
-            return Err(Failed::TooLarge(max_body));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(Response {
+    Ok(Head {
+        response,
         status,
         headers,
-        body,
-        url: url.into(),
-        elapsed_us: 0,
+        url,
+        decoder,
+        connect,
+        headers_at,
     })
 }
 
-/// Where a redirect response points, resolved against the URL it came from.
 /// Where a redirect response points, resolved against the URL it came from.
 /// Only the statuses browsers follow count; a 304 or 300 is an answer.
 fn redirect_target(response: &reqwest::Response, url: &Url) -> Option<Url> {
@@ -420,7 +608,7 @@ fn add_cookies(headers: &mut reqwest::header::HeaderMap, jar: reqwest::header::H
 }
 
 impl Failed {
-    fn classify(self) -> (ErrorKind, Error) {
+    pub(crate) fn classify(self) -> (ErrorKind, Error) {
         let err = match self {
             Failed::TooLarge(limit) => {
                 return (ErrorKind::BodyTooLarge, Error::BodyTooLarge(limit));
@@ -434,6 +622,7 @@ impl Failed {
             Failed::Unsent(message) | Failed::Invalid(message) => {
                 return (ErrorKind::Invalid, Error::Invalid(message));
             }
+            Failed::Decode(message) => return (ErrorKind::Transport, Error::Other(message)),
             Failed::TooManyRedirects => {
                 let message = format!("more than {MAX_REDIRECTS} redirects");
                 return (ErrorKind::Transport, Error::Other(message));
@@ -481,7 +670,7 @@ impl Failed {
 /// The start of an error response's body, for the failures table: servers
 /// often say there why they failed ("no free database connection"). `None`
 /// for an empty or binary body.
-fn body_excerpt(body: &[u8]) -> Option<String> {
+pub(crate) fn body_excerpt(body: &[u8]) -> Option<String> {
     const LONGEST: usize = 120;
     let start = &body[..body.len().min(4 * LONGEST)];
     let text = match std::str::from_utf8(start) {
@@ -506,7 +695,7 @@ fn body_excerpt(body: &[u8]) -> Option<String> {
     Some(excerpt)
 }
 
-fn error_message(error: &Error) -> String {
+pub(crate) fn error_message(error: &Error) -> String {
     match error {
         Error::Invalid(m)
         | Error::Dns(m)
@@ -519,7 +708,7 @@ fn error_message(error: &Error) -> String {
     }
 }
 
-fn chain_text(err: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn chain_text(err: &(dyn std::error::Error + 'static)) -> String {
     let mut text = String::new();
     let mut current = Some(err);
     while let Some(err) = current {
@@ -531,7 +720,7 @@ fn chain_text(err: &(dyn std::error::Error + 'static)) -> String {
 
 /// The innermost cause: "Connection refused (os error 111)" says more than
 /// "error sending request for url".
-fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
     let mut current = err;
     while let Some(source) = current.source() {
         current = source;
@@ -539,7 +728,7 @@ fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
     current.to_string()
 }
 
-fn io_error_kind(err: &(dyn std::error::Error + 'static)) -> Option<std::io::ErrorKind> {
+pub(crate) fn io_error_kind(err: &(dyn std::error::Error + 'static)) -> Option<std::io::ErrorKind> {
     let mut current = Some(err);
     while let Some(err) = current {
         if let Some(io) = err.downcast_ref::<std::io::Error>() {
@@ -552,28 +741,40 @@ fn io_error_kind(err: &(dyn std::error::Error + 'static)) -> Option<std::io::Err
 
 /// Ends the exchange's task when the guest's call is dropped (the run's
 /// stop timeout ran out), so no request outlives its user.
-struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+pub(crate) struct AbortOnDrop<T>(Option<tokio::task::JoinHandle<T>>);
 
 impl<T> AbortOnDrop<T> {
+    pub fn new(task: tokio::task::JoinHandle<T>) -> Self {
+        Self(Some(task))
+    }
+
     /// The task's output, or `None` if it panicked.
-    async fn join(mut self) -> Option<T> {
-        (&mut self.0).await.ok()
+    pub async fn join(mut self) -> Option<T> {
+        let task = self.0.as_mut()?;
+        task.await.ok()
+    }
+
+    /// Lets the task run on its own, even once this is dropped.
+    pub fn disarm(mut self) -> Option<tokio::task::JoinHandle<T>> {
+        self.0.take()
     }
 }
 
 impl<T> Drop for AbortOnDrop<T> {
     fn drop(&mut self) {
-        self.0.abort();
+        if let Some(task) = &self.0 {
+            task.abort();
+        }
     }
 }
 
 /// Counts a request that was still in flight when the run's stop timeout
 /// ended it: it was sent, so it is counted, but it has no time.
-struct InFlight<'a> {
-    stats: &'a Stats,
-    name: &'a str,
-    method: &'a str,
-    done: bool,
+pub(crate) struct InFlight<'a> {
+    pub stats: &'a Stats,
+    pub name: &'a str,
+    pub method: &'a str,
+    pub done: bool,
 }
 
 impl Drop for InFlight<'_> {
@@ -584,7 +785,7 @@ impl Drop for InFlight<'_> {
                 "the run stopped before the response ended",
             ));
             self.stats
-                .record_request(self.name, self.method, None, 0, failure, None);
+                .record_request(self.name, self.method, &Exchange::default(), failure);
         }
     }
 }

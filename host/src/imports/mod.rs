@@ -7,3 +7,6 @@ mod context;
 pub mod http;
 mod log;
 mod metrics;
+pub mod stream;
+mod wire;
+pub mod ws;

@@ -99,7 +99,7 @@ pub fn summary(info: &RunInfo, snapshot: &Snapshot) -> String {
         .collect();
     let mut header = vec!["Request", "Method", "Reqs", "Fails", "Req/s"];
     header.extend(headers.iter().map(String::as_str));
-    header.push("Bytes");
+    header.extend(["TTFB p50", "Bytes"]);
     let mut requests = Table::new(&header);
     let rows = snapshot
         .requests
@@ -120,14 +120,16 @@ pub fn summary(info: &RunInfo, snapshot: &Snapshot) -> String {
             // Requests cut at the stop are counted but have no time.
             None => row.extend(std::iter::repeat_n("-".to_owned(), 8)),
         }
+        row.push(quantile(&stats.first_byte, 0.50));
         row.push(bytes(stats.bytes));
         requests.row(row);
     }
     let note = if corrected {
-        "latencies in ms; * from when each iteration was due, corrected for coordinated \
-         omission (the raw times are in the JSON results)"
+        "latencies in ms, to the last byte; * from when each iteration was due, corrected \
+         for coordinated omission (the raw times are in the JSON results); TTFB: time to \
+         the first body byte"
     } else {
-        "latencies in ms"
+        "latencies in ms, to the last byte; TTFB: time to the first body byte"
     };
     let _ = writeln!(out, "\n{}", requests.render(note));
     if let Some(iterations) = snapshot.iterations {
@@ -137,6 +139,9 @@ pub fn summary(info: &RunInfo, snapshot: &Snapshot) -> String {
             iterations.due, iterations.started, iterations.dropped
         );
     }
+
+    out.push_str(&streams(snapshot));
+    out.push_str(&websockets(snapshot));
 
     let mut tasks = Table::new(&["Task", "Runs", "Fails", "Mean", "p50", "p95", "p99", "Max"]);
     for (name, stats) in &snapshot.tasks {
@@ -218,6 +223,152 @@ pub fn summary(info: &RunInfo, snapshot: &Snapshot) -> String {
         );
     }
     out
+}
+
+/// The streamed rows: how their streams ended, the chunks, and the events
+/// the scenario marked. Nothing when no response was streamed.
+fn streams(snapshot: &Snapshot) -> String {
+    let rows: Vec<_> = snapshot
+        .requests
+        .iter()
+        .filter_map(|(name, method, stats)| Some((name, method, stats.stream.as_deref()?)))
+        .collect();
+    if rows.is_empty() {
+        return String::new();
+    }
+    let mut out = String::new();
+    let mut table = Table::new(&[
+        "Stream",
+        "Method",
+        "Done",
+        "Cancelled",
+        "Timed out",
+        "Cut",
+        "Chunks",
+        "First p50",
+        "First p95",
+        "Gap p50",
+        "Gap p95",
+        "Gap p99",
+        "Gap max",
+    ]);
+    for (name, method, stream) in &rows {
+        table.row(vec![
+            (*name).clone(),
+            (*method).clone(),
+            stream.completed.to_string(),
+            stream.cancelled.to_string(),
+            stream.timed_out.to_string(),
+            stream.cut.to_string(),
+            stream.chunks.to_string(),
+            quantile(&stream.first_chunk, 0.50),
+            quantile(&stream.first_chunk, 0.95),
+            quantile(&stream.chunk_gaps, 0.50),
+            quantile(&stream.chunk_gaps, 0.95),
+            quantile(&stream.chunk_gaps, 0.99),
+            quantile(&stream.chunk_gaps, 1.0),
+        ]);
+    }
+    let _ = writeln!(
+        out,
+        "{}",
+        table.render("in ms: to the first chunk from sending, and between chunks as they arrived")
+    );
+    if rows.iter().any(|(_, _, stream)| stream.events > 0) {
+        let mut table = Table::new(&[
+            "Events",
+            "Method",
+            "Count",
+            "First p50",
+            "First p95",
+            "First p99",
+            "Gap p50",
+            "Gap p95",
+            "Gap p99",
+            "Gap max",
+        ]);
+        for (name, method, stream) in rows.iter().filter(|(_, _, stream)| stream.events > 0) {
+            table.row(vec![
+                (*name).clone(),
+                (*method).clone(),
+                stream.events.to_string(),
+                quantile(&stream.first_event, 0.50),
+                quantile(&stream.first_event, 0.95),
+                quantile(&stream.first_event, 0.99),
+                quantile(&stream.event_gaps, 0.50),
+                quantile(&stream.event_gaps, 0.95),
+                quantile(&stream.event_gaps, 0.99),
+                quantile(&stream.event_gaps, 1.0),
+            ]);
+        }
+        let _ = writeln!(
+            out,
+            "{}",
+            table.render(
+                "in ms, by the arrival of the chunk that completed each event: the first \
+                 (time to first token) and the gaps between them (inter-token latency)"
+            )
+        );
+    }
+    out
+}
+
+/// The WebSocket rows: handshakes, messages and how connections closed.
+/// Nothing when the scenario opened none.
+fn websockets(snapshot: &Snapshot) -> String {
+    let rows: Vec<_> = snapshot
+        .requests
+        .iter()
+        .filter_map(|(name, _, stats)| Some((name, stats, stats.ws.as_deref()?)))
+        .collect();
+    if rows.is_empty() {
+        return String::new();
+    }
+    let mut table = Table::new(&[
+        "WebSocket",
+        "Opened",
+        "Fails",
+        "Open p50",
+        "Open p95",
+        "Sent",
+        "Received",
+        "Bytes out",
+        "Bytes in",
+        "Closes (code×count)",
+    ]);
+    for (name, stats, ws) in rows {
+        let closes = ws
+            .closes
+            .iter()
+            .map(|(code, count)| format!("{code}×{count}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        table.row(vec![
+            name.clone(),
+            stats.count.to_string(),
+            fails(stats.failures, stats.count),
+            quantile(&stats.latency, 0.50),
+            quantile(&stats.latency, 0.95),
+            ws.sent.to_string(),
+            ws.received.to_string(),
+            bytes(ws.bytes_sent),
+            bytes(ws.bytes_received),
+            closes,
+        ]);
+    }
+    format!(
+        "{}\n",
+        table.render("open: the opening handshake, in ms; 1006: ended without a close frame")
+    )
+}
+
+/// A quantile in ms for a table cell; `-` when nothing was recorded.
+fn quantile(samples: &Samples, quantile: f64) -> String {
+    if samples.is_empty() {
+        "-".to_owned()
+    } else {
+        latency(samples.quantile(quantile))
+    }
 }
 
 /// Each threshold with the figure it was judged on and its result, then

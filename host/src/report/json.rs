@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 use super::RunInfo;
 use crate::schedule::Stage;
 use crate::stats::{
-    CheckRow, ErrorRow, Iterations, RequestStats, Samples, Snapshot, Summary, TaskStats,
+    CheckRow, ErrorRow, Iterations, RequestStats, Samples, Snapshot, StreamStats, Summary,
+    TaskStats, WsStats,
 };
 use crate::thresholds::Verdict;
 
@@ -94,6 +95,66 @@ struct RequestJson {
     /// iteration was due); `None` in the closed model.
     corrected_latency_ms: Option<Summary>,
     corrected_histogram: Option<String>,
+    /// Body bytes as they came over the wire, before decompression.
+    wire_bytes: u64,
+    /// Time to connect, for the requests that made a new connection.
+    connect: Option<TimesJson>,
+    /// Time to the response headers.
+    headers: Option<TimesJson>,
+    /// Time to the first body byte.
+    first_byte: Option<TimesJson>,
+    /// Streamed responses only.
+    stream: Option<StreamJson>,
+    /// WebSocket connections only.
+    websocket: Option<WsJson>,
+}
+
+/// One histogram of times: its summary and its serialised form.
+#[derive(Serialize)]
+struct TimesJson {
+    count: u64,
+    ms: Summary,
+    /// Microseconds, HdrHistogram V2 deflate, base64.
+    histogram: String,
+}
+
+impl TimesJson {
+    fn of(samples: &Samples) -> Option<Self> {
+        Some(TimesJson {
+            count: samples.len(),
+            ms: samples.summary_if_any()?,
+            histogram: samples.encode(),
+        })
+    }
+}
+
+#[derive(Serialize)]
+struct StreamJson {
+    completed: u64,
+    cancelled: u64,
+    timed_out: u64,
+    cut: u64,
+    chunks: u64,
+    first_chunk: Option<TimesJson>,
+    chunk_gaps: Option<TimesJson>,
+    events: u64,
+    first_event: Option<TimesJson>,
+    event_gaps: Option<TimesJson>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct WsJson {
+    messages_sent: u64,
+    messages_received: u64,
+    bytes_sent: u64,
+    bytes_received: u64,
+    closes: Vec<CloseJson>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct CloseJson {
+    code: u16,
+    count: u64,
 }
 
 #[derive(Serialize)]
@@ -140,6 +201,33 @@ fn request(name: &str, method: &str, stats: &RequestStats, snapshot: &Snapshot) 
         histogram: stats.latency.encode(),
         corrected_latency_ms: stats.corrected.summary_if_any(),
         corrected_histogram: (!stats.corrected.is_empty()).then(|| stats.corrected.encode()),
+        wire_bytes: stats.wire_bytes,
+        connect: TimesJson::of(&stats.connect),
+        headers: TimesJson::of(&stats.headers),
+        first_byte: TimesJson::of(&stats.first_byte),
+        stream: stats.stream.as_deref().map(|stream| StreamJson {
+            completed: stream.completed,
+            cancelled: stream.cancelled,
+            timed_out: stream.timed_out,
+            cut: stream.cut,
+            chunks: stream.chunks,
+            first_chunk: TimesJson::of(&stream.first_chunk),
+            chunk_gaps: TimesJson::of(&stream.chunk_gaps),
+            events: stream.events,
+            first_event: TimesJson::of(&stream.first_event),
+            event_gaps: TimesJson::of(&stream.event_gaps),
+        }),
+        websocket: stats.ws.as_deref().map(|ws| WsJson {
+            messages_sent: ws.sent,
+            messages_received: ws.received,
+            bytes_sent: ws.bytes_sent,
+            bytes_received: ws.bytes_received,
+            closes: ws
+                .closes
+                .iter()
+                .map(|&(code, count)| CloseJson { code, count })
+                .collect(),
+        }),
     }
 }
 
@@ -303,6 +391,37 @@ struct RowIn {
     histogram: String,
     #[serde(default)]
     corrected_histogram: Option<String>,
+    #[serde(default)]
+    wire_bytes: u64,
+    #[serde(default)]
+    connect: Option<TimesIn>,
+    #[serde(default)]
+    headers: Option<TimesIn>,
+    #[serde(default)]
+    first_byte: Option<TimesIn>,
+    #[serde(default)]
+    stream: Option<StreamIn>,
+    #[serde(default)]
+    websocket: Option<WsJson>,
+}
+
+#[derive(Deserialize)]
+struct TimesIn {
+    histogram: String,
+}
+
+#[derive(Deserialize)]
+struct StreamIn {
+    completed: u64,
+    cancelled: u64,
+    timed_out: u64,
+    cut: u64,
+    chunks: u64,
+    first_chunk: Option<TimesIn>,
+    chunk_gaps: Option<TimesIn>,
+    events: u64,
+    first_event: Option<TimesIn>,
+    event_gaps: Option<TimesIn>,
 }
 
 #[derive(Deserialize)]
@@ -354,16 +473,53 @@ pub fn read(path: &Path) -> Result<ReadResults, String> {
                 dropped: iterations.dropped,
             }),
     };
+    let times = |times: &Option<TimesIn>| match times {
+        Some(times) => Samples::decode(&times.histogram).map_err(&at),
+        None => Ok(Samples::new()),
+    };
     for row in &results.requests {
+        let stream = match &row.stream {
+            Some(stream) => Some(Box::new(StreamStats {
+                completed: stream.completed,
+                cancelled: stream.cancelled,
+                timed_out: stream.timed_out,
+                cut: stream.cut,
+                chunks: stream.chunks,
+                first_chunk: times(&stream.first_chunk)?,
+                chunk_gaps: times(&stream.chunk_gaps)?,
+                events: stream.events,
+                first_event: times(&stream.first_event)?,
+                event_gaps: times(&stream.event_gaps)?,
+            })),
+            None => None,
+        };
         let stats = RequestStats {
             count: row.count,
             failures: row.failures,
             bytes: row.bytes,
+            wire_bytes: row.wire_bytes,
             latency: samples(row)?,
             corrected: match &row.corrected_histogram {
                 Some(histogram) => Samples::decode(histogram).map_err(&at)?,
                 None => Samples::new(),
             },
+            connect: times(&row.connect)?,
+            headers: times(&row.headers)?,
+            first_byte: times(&row.first_byte)?,
+            stream,
+            ws: row.websocket.as_ref().map(|ws| {
+                Box::new(WsStats {
+                    sent: ws.messages_sent,
+                    received: ws.messages_received,
+                    bytes_sent: ws.bytes_sent,
+                    bytes_received: ws.bytes_received,
+                    closes: ws
+                        .closes
+                        .iter()
+                        .map(|close| (close.code, close.count))
+                        .collect(),
+                })
+            }),
         };
         snapshot
             .requests

@@ -278,6 +278,7 @@ fn escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stats::Exchange;
     use crate::stats::Stats;
 
     #[test]
@@ -285,7 +286,15 @@ mod tests {
         let stats = Stats::new();
         for ms in [2, 20, 200] {
             let elapsed = Some(Duration::from_millis(ms));
-            stats.record_request("/a \"quoted\"", "GET", elapsed, 0, None, None);
+            stats.record_request(
+                "/a \"quoted\"",
+                "GET",
+                &Exchange {
+                    elapsed,
+                    ..Exchange::default()
+                },
+                None,
+            );
         }
         stats.record_check("ok", true);
         let text = render(&stats.snapshot(), 3);

@@ -15,15 +15,26 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 
 pub use vu::{CallOutcome, Vu, VuState};
 
-/// The bindings generated from `wit/`. Only `send` and `sleep` wait on
-/// anything, so only they are async on the host.
+/// The bindings generated from `wit/`. Only the imports that wait on the
+/// network or the clock are async on the host.
 pub mod bindings {
     wasmtime::component::bindgen!({
         world: "scenario",
         path: "../wit",
         imports: {
             "throng:scenario/http.send": async,
+            "throng:scenario/http.open": async,
+            "throng:scenario/http.[method]body-stream.next-chunk": async,
+            "throng:scenario/http.[method]body-stream.cancel": async,
+            "throng:scenario/ws.connect": async,
+            "throng:scenario/ws.[method]socket.send": async,
+            "throng:scenario/ws.[method]socket.receive": async,
+            "throng:scenario/ws.[method]socket.close": async,
             "throng:scenario/clock.sleep": async,
+        },
+        with: {
+            "throng:scenario/http.body-stream": crate::imports::stream::BodyStream,
+            "throng:scenario/ws.socket": crate::imports::ws::Socket,
         },
         exports: { default: async },
     });

@@ -104,7 +104,7 @@ impl RunContext {
 /// The data of one user's store: what the imports need.
 pub struct VuState {
     wasi: WasiCtx,
-    table: ResourceTable,
+    pub(crate) table: ResourceTable,
     pub(crate) run: Arc<RunContext>,
     pub(crate) http: crate::imports::http::Session,
     pub(crate) user_id: u32,

@@ -32,6 +32,15 @@ pub enum ErrorKind {
     Transport,
     /// The request was in flight when the run's stop timeout ran out.
     Aborted,
+    /// A streamed body went longer than its chunk timeout without a chunk,
+    /// or outlasted its whole timeout.
+    StreamTimeout,
+    /// The server closed or reset the connection before a streamed body
+    /// ended.
+    StreamCut,
+    /// The server closed a WebSocket with a code other than 1000, or the
+    /// connection ended without a close frame.
+    WsClosed,
     #[serde(rename = "status-4xx")]
     Status4xx,
     #[serde(rename = "status-429")]
@@ -60,6 +69,9 @@ impl ErrorKind {
             ErrorKind::BodyTooLarge => "body-too-large",
             ErrorKind::Transport => "transport",
             ErrorKind::Aborted => "aborted",
+            ErrorKind::StreamTimeout => "stream-timeout",
+            ErrorKind::StreamCut => "stream-cut",
+            ErrorKind::WsClosed => "ws-closed",
             ErrorKind::Status4xx => "status-4xx",
             ErrorKind::Status429 => "status-429",
             ErrorKind::Status5xx => "status-5xx",

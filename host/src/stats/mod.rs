@@ -60,15 +60,30 @@ struct Aggregate {
 pub struct RequestStats {
     pub count: u64,
     pub failures: u64,
+    /// Body bytes as the guest got them, decompressed.
     pub bytes: u64,
+    /// Body bytes as they came over the wire, before decompression.
+    pub wire_bytes: u64,
     /// Every request that ended with a response or a transport error; those
-    /// cut short at the stop are counted but not timed.
+    /// cut short at the stop are counted but not timed. For a stream, the
+    /// time to its last byte; for a WebSocket, the opening handshake.
     pub latency: Samples,
     /// In the arrival-rate model: the same requests timed as a user arriving
     /// on their own would feel them, the first of each iteration from when
     /// the iteration was due (coordinated omission corrected). Empty in the
     /// closed model.
     pub corrected: Samples,
+    /// Time to connect (DNS, TCP and TLS), for the requests that made a new
+    /// connection.
+    pub connect: Samples,
+    /// Time to the response headers.
+    pub headers: Samples,
+    /// Time to the first body byte, for responses with a body.
+    pub first_byte: Samples,
+    /// Streamed responses only.
+    pub stream: Option<Box<StreamStats>>,
+    /// WebSocket connections only.
+    pub ws: Option<Box<WsStats>>,
 }
 
 impl RequestStats {
@@ -77,8 +92,18 @@ impl RequestStats {
         self.count += other.count;
         self.failures += other.failures;
         self.bytes += other.bytes;
+        self.wire_bytes += other.wire_bytes;
         self.latency.add(&other.latency);
         self.corrected.add(&other.corrected);
+        self.connect.add(&other.connect);
+        self.headers.add(&other.headers);
+        self.first_byte.add(&other.first_byte);
+        if let Some(theirs) = &other.stream {
+            self.stream.get_or_insert_default().add(theirs);
+        }
+        if let Some(theirs) = &other.ws {
+            self.ws.get_or_insert_default().add(theirs);
+        }
     }
 
     /// The times to judge and show: corrected where there are any.
@@ -89,6 +114,139 @@ impl RequestStats {
             &self.corrected
         }
     }
+}
+
+/// How a streamed response ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamEnd {
+    /// The body ended as the server meant it to.
+    Completed,
+    /// The scenario stopped reading (or the host did: the body grew past
+    /// its limit, or the user stopped).
+    Cancelled,
+    /// No chunk within the chunk timeout, or the whole timeout ran out.
+    TimedOut,
+    /// The server closed or reset the connection before the body ended.
+    Cut,
+}
+
+/// The figures only streamed responses have. Times in microseconds.
+#[derive(Debug, Default, Clone)]
+pub struct StreamStats {
+    pub completed: u64,
+    pub cancelled: u64,
+    pub timed_out: u64,
+    pub cut: u64,
+    /// Pieces of the body as they were read off the connection.
+    pub chunks: u64,
+    /// From sending the request to the first chunk.
+    pub first_chunk: Samples,
+    /// Between consecutive chunks of one stream.
+    pub chunk_gaps: Samples,
+    /// Events the scenario marked (server-sent events, tokens).
+    pub events: u64,
+    /// From sending the request to the chunk that completed the first
+    /// event.
+    pub first_event: Samples,
+    /// Between consecutive events of one stream, by their chunks' arrival.
+    pub event_gaps: Samples,
+}
+
+impl StreamStats {
+    pub fn add(&mut self, other: &StreamStats) {
+        self.completed += other.completed;
+        self.cancelled += other.cancelled;
+        self.timed_out += other.timed_out;
+        self.cut += other.cut;
+        self.chunks += other.chunks;
+        self.first_chunk.add(&other.first_chunk);
+        self.chunk_gaps.add(&other.chunk_gaps);
+        self.events += other.events;
+        self.first_event.add(&other.first_event);
+        self.event_gaps.add(&other.event_gaps);
+    }
+}
+
+/// The most distinct close codes kept per WebSocket row; past it, codes
+/// are counted under 0.
+const MAX_CLOSE_CODES: usize = 32;
+
+/// The figures only WebSocket connections have.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct WsStats {
+    pub sent: u64,
+    pub received: u64,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    /// Closed connections by close code (1006: no close frame), sorted by
+    /// code.
+    pub closes: Vec<(u16, u64)>,
+}
+
+impl WsStats {
+    pub fn add(&mut self, other: &WsStats) {
+        self.sent += other.sent;
+        self.received += other.received;
+        self.bytes_sent += other.bytes_sent;
+        self.bytes_received += other.bytes_received;
+        for &(code, count) in &other.closes {
+            self.count_close(code, count);
+        }
+    }
+
+    fn count_close(&mut self, code: u16, count: u64) {
+        let code = if self.closes.len() >= MAX_CLOSE_CODES
+            && !self.closes.iter().any(|(c, _)| *c == code)
+        {
+            0
+        } else {
+            code
+        };
+        match self.closes.binary_search_by_key(&code, |(c, _)| *c) {
+            Ok(at) => self.closes[at].1 += count,
+            Err(at) => self.closes.insert(at, (code, count)),
+        }
+    }
+}
+
+/// What the host measured of one exchange, for [`Stats::record_request`].
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Exchange {
+    /// To the last byte (or, for a WebSocket, to the end of the handshake);
+    /// `None` for an exchange cut short at the stop, which is counted but
+    /// not timed.
+    pub elapsed: Option<Duration>,
+    /// From when the request's iteration was due, in the arrival-rate model
+    /// only.
+    pub corrected: Option<Duration>,
+    /// Body bytes, decompressed.
+    pub bytes: u64,
+    /// Body bytes on the wire.
+    pub wire_bytes: u64,
+    /// Set when the exchange made a new connection.
+    pub connect: Option<Duration>,
+    pub headers: Option<Duration>,
+    pub first_byte: Option<Duration>,
+    /// Set for a streamed response.
+    pub stream: Option<StreamEnd>,
+}
+
+/// Which of a stream's histograms a timing goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamMark {
+    /// A chunk arrived: the first after `elapsed` since sending, or `gap`
+    /// after the one before.
+    Chunk,
+    /// The scenario marked an event.
+    Event,
+}
+
+/// What happened on a WebSocket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WsEvent {
+    Sent(u64),
+    Received(u64),
+    Closed(u16),
 }
 
 /// Iterations of the arrival-rate model.
@@ -257,49 +415,51 @@ impl Stats {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Records one request. `elapsed` is `None` for a request cut short at
-    /// the stop, which is counted but not timed.
-    /// `corrected` is the time from when the request's iteration was due,
-    /// in the arrival-rate model only.
+    /// Records one request, streamed or not, or one WebSocket connection.
     pub fn record_request(
         &self,
         name: &str,
         method: &str,
-        elapsed: Option<Duration>,
-        bytes: u64,
+        exchange: &Exchange,
         failure: Failure<'_>,
-        corrected: Option<Duration>,
     ) {
-        let micros = elapsed.map(|elapsed| u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX));
+        let micros = exchange.elapsed.map(micros);
         let mut agg = self.lock();
         let agg = &mut *agg;
-        let name = bounded(&agg.requests, name, &mut agg.folded, "request");
-        let methods = match agg.requests.get_mut(name) {
-            Some(methods) => methods,
-            None => agg.requests.entry(name.to_owned()).or_default(),
-        };
-        let index = match methods.iter().position(|(m, _)| m == method) {
-            Some(index) => index,
-            None => {
-                methods.push((method.to_owned(), RequestStats::default()));
-                methods.len() - 1
-            }
-        };
-        let stats = &mut methods[index].1;
+        let (name, stats) = row(&mut agg.requests, name, method, &mut agg.folded);
         stats.count += 1;
-        stats.bytes += bytes;
+        stats.bytes += exchange.bytes;
+        stats.wire_bytes += exchange.wire_bytes;
+        for (samples, time) in [
+            (&mut stats.connect, exchange.connect),
+            (&mut stats.headers, exchange.headers),
+            (&mut stats.first_byte, exchange.first_byte),
+        ] {
+            if let Some(time) = time {
+                samples.record(self::micros(time));
+            }
+        }
+        if let Some(end) = exchange.stream {
+            let stream = stats.stream.get_or_insert_default();
+            match end {
+                StreamEnd::Completed => stream.completed += 1,
+                StreamEnd::Cancelled => stream.cancelled += 1,
+                StreamEnd::TimedOut => stream.timed_out += 1,
+                StreamEnd::Cut => stream.cut += 1,
+            }
+        }
         agg.window.requests += 1;
         agg.second.requests += 1;
         agg.total.count += 1;
-        agg.total.bytes += bytes;
+        agg.total.bytes += exchange.bytes;
+        agg.total.wire_bytes += exchange.wire_bytes;
         if let Some(micros) = micros {
             stats.latency.record(micros);
             // The live line shows what the summary will: corrected times in
             // the arrival-rate model.
             let mut shown = micros;
-            if let Some(corrected) = corrected {
-                let corrected = u64::try_from(corrected.as_micros()).unwrap_or(u64::MAX);
-                shown = corrected.max(micros);
+            if let Some(corrected) = exchange.corrected {
+                shown = self::micros(corrected).max(micros);
                 stats.corrected.record(shown);
             }
             agg.window.latency.record(shown);
@@ -313,6 +473,73 @@ impl Stats {
             agg.total.failures += 1;
             agg.errors.record(Some(method), name, kind, message);
         }
+    }
+
+    /// Records a chunk's arrival or an event of a stream still going:
+    /// `elapsed` since sending for the first, the gap since the one before
+    /// for the others.
+    pub fn record_stream(
+        &self,
+        name: &str,
+        method: &str,
+        mark: StreamMark,
+        first: bool,
+        time: Duration,
+    ) {
+        let mut agg = self.lock();
+        let agg = &mut *agg;
+        let (_, stats) = row(&mut agg.requests, name, method, &mut agg.folded);
+        let stream = stats.stream.get_or_insert_default();
+        let (count, first_time, gaps) = match mark {
+            StreamMark::Chunk => (
+                &mut stream.chunks,
+                &mut stream.first_chunk,
+                &mut stream.chunk_gaps,
+            ),
+            StreamMark::Event => (
+                &mut stream.events,
+                &mut stream.first_event,
+                &mut stream.event_gaps,
+            ),
+        };
+        *count += 1;
+        if first {
+            first_time.record(micros(time));
+        } else {
+            gaps.record(micros(time));
+        }
+    }
+
+    /// Records a message or a close on a WebSocket counted under `name`.
+    pub fn record_ws(&self, name: &str, event: WsEvent) {
+        let mut agg = self.lock();
+        let agg = &mut *agg;
+        let (_, stats) = row(&mut agg.requests, name, WS_METHOD, &mut agg.folded);
+        let ws = stats.ws.get_or_insert_default();
+        match event {
+            WsEvent::Sent(bytes) => {
+                ws.sent += 1;
+                ws.bytes_sent += bytes;
+            }
+            WsEvent::Received(bytes) => {
+                ws.received += 1;
+                ws.bytes_received += bytes;
+            }
+            WsEvent::Closed(code) => ws.count_close(code, 1),
+        }
+    }
+
+    /// Records a failure of a request already counted (a WebSocket the
+    /// server closed): its row's failures grow, its count does not.
+    pub fn record_late_failure(&self, name: &str, method: &str, kind: ErrorKind, message: &str) {
+        let mut agg = self.lock();
+        let agg = &mut *agg;
+        let (name, stats) = row(&mut agg.requests, name, method, &mut agg.folded);
+        stats.failures += 1;
+        agg.window.failures += 1;
+        agg.second.failures += 1;
+        agg.total.failures += 1;
+        agg.errors.record(Some(method), name, kind, message);
     }
 
     /// Records a request that could not be sent at all: a failure under
@@ -499,6 +726,36 @@ fn merge_named<T: Clone + Default>(
     mine.sort_by(|a, b| a.0.cmp(&b.0));
 }
 
+/// The method WebSocket connections are counted under.
+pub const WS_METHOD: &str = "WS";
+
+fn micros(time: Duration) -> u64 {
+    u64::try_from(time.as_micros()).unwrap_or(u64::MAX)
+}
+
+/// The row of requests `method name`, made if need be; `name` is folded
+/// into [`OTHER_NAMES`] past [`MAX_NAMES`]. Returns the name used.
+fn row<'a, 'n>(
+    requests: &'a mut HashMap<String, Vec<(String, RequestStats)>>,
+    name: &'n str,
+    method: &str,
+    folded: &mut Vec<&'static str>,
+) -> (&'n str, &'a mut RequestStats) {
+    let name = bounded(requests, name, folded, "request");
+    if !requests.contains_key(name) {
+        requests.insert(name.to_owned(), Vec::new());
+    }
+    let methods = requests.get_mut(name).expect("inserted above");
+    let index = match methods.iter().position(|(m, _)| m == method) {
+        Some(index) => index,
+        None => {
+            methods.push((method.to_owned(), RequestStats::default()));
+            methods.len() - 1
+        }
+    };
+    (name, &mut methods[index].1)
+}
+
 /// `name`, or [`OTHER_NAMES`] when `map` already holds [`MAX_NAMES`] names
 /// and not this one; the first fold of each `kind` is logged.
 fn bounded<'a, T>(
@@ -540,7 +797,16 @@ mod tests {
             let failure = (ms % 50 == 0).then_some((ErrorKind::Status5xx, "status 503"));
             for stats in [&whole, half] {
                 let elapsed = Some(Duration::from_millis(ms));
-                stats.record_request("/r", "GET", elapsed, 10, failure, None);
+                stats.record_request(
+                    "/r",
+                    "GET",
+                    &Exchange {
+                        elapsed,
+                        bytes: 10,
+                        ..Exchange::default()
+                    },
+                    failure,
+                );
                 stats.record_task("t", Duration::from_millis(ms * 2), None);
                 stats.record_trend("trend", ms as f64);
                 stats.record_check("c", ms % 3 != 0);
@@ -575,15 +841,24 @@ mod tests {
         let stats = Stats::new();
         for i in 0..MAX_NAMES + 5 {
             let name = format!("/item/{i}");
-            stats.record_request(&name, "GET", Some(Duration::from_millis(1)), 0, None, None);
+            stats.record_request(
+                &name,
+                "GET",
+                &Exchange {
+                    elapsed: Some(Duration::from_millis(1)),
+                    ..Exchange::default()
+                },
+                None,
+            );
             stats.record_trend(&name, 1.0);
         }
         stats.record_request(
             "/item/7",
             "GET",
-            Some(Duration::from_millis(1)),
-            0,
-            None,
+            &Exchange {
+                elapsed: Some(Duration::from_millis(1)),
+                ..Exchange::default()
+            },
             None,
         );
         let snapshot = stats.snapshot();
@@ -606,15 +881,35 @@ mod tests {
     fn requests_are_grouped_by_name_and_method() {
         let stats = Stats::new();
         let ms = |n| Some(Duration::from_millis(n));
-        stats.record_request("/rooms", "GET", ms(10), 100, None, None);
-        stats.record_request("/rooms", "GET", ms(20), 100, None, None);
+        stats.record_request(
+            "/rooms",
+            "GET",
+            &Exchange {
+                elapsed: ms(10),
+                bytes: 100,
+                ..Exchange::default()
+            },
+            None,
+        );
+        stats.record_request(
+            "/rooms",
+            "GET",
+            &Exchange {
+                elapsed: ms(20),
+                bytes: 100,
+                ..Exchange::default()
+            },
+            None,
+        );
         stats.record_request(
             "/rooms",
             "POST",
-            ms(30),
-            5,
+            &Exchange {
+                elapsed: ms(30),
+                bytes: 5,
+                ..Exchange::default()
+            },
             Some((ErrorKind::Status5xx, "status 503")),
-            None,
         );
         let snapshot = stats.snapshot();
         assert_eq!(snapshot.requests.len(), 2);
@@ -634,10 +929,11 @@ mod tests {
         stats.record_request(
             "/slow",
             "GET",
-            None,
-            0,
+            &Exchange {
+                elapsed: None,
+                ..Exchange::default()
+            },
             Some((ErrorKind::Aborted, "stopped")),
-            None,
         );
         let (_, _, row) = &stats.snapshot().requests[0];
         assert_eq!((row.count, row.failures, row.latency.len()), (1, 1, 0));
@@ -646,7 +942,15 @@ mod tests {
     #[test]
     fn window_resets_after_each_look() {
         let stats = Stats::new();
-        stats.record_request("/", "GET", Some(Duration::from_millis(5)), 0, None, None);
+        stats.record_request(
+            "/",
+            "GET",
+            &Exchange {
+                elapsed: Some(Duration::from_millis(5)),
+                ..Exchange::default()
+            },
+            None,
+        );
         let first = stats.take_window();
         assert_eq!(first.requests, 1);
         assert!((first.p50 - 5.0).abs() < 0.01);

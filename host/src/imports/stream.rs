@@ -1,0 +1,469 @@
+//! Streamed responses (`open` and the `body-stream` resource): the body is
+//! read by a task of its own as it arrives, so every chunk is timed when it
+//! came off the connection, however slowly the guest asks for it. The task
+//! also keeps the stream's timeouts and counts the stream once, when it
+//! ends.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::FutureExt as _;
+use tokio::sync::{mpsc, oneshot};
+use wasmtime::component::Resource;
+
+use super::http::{
+    AbortOnDrop, Failed, Head, InFlight, Prepared, Session, head, root_cause, status_failure,
+};
+use super::wire::Decoder;
+use crate::runtime::VuState;
+use crate::runtime::bindings::throng::scenario::http::{Error, HostBodyStream, StreamError};
+use crate::runtime::vu::RunContext;
+use crate::stats::{ErrorKind, Exchange, StreamEnd, StreamMark};
+
+/// Chunks read ahead of the guest. Past them the reader waits, and the
+/// server feels the back-pressure as it would from a slow client.
+const READ_AHEAD: usize = 16;
+
+/// Bytes of the body kept to quote in a status failure's message.
+const EXCERPT_BYTES: usize = 480;
+
+/// A stream the guest holds.
+pub struct BodyStream {
+    status: u16,
+    headers: Vec<(String, String)>,
+    url: String,
+    /// `None` once the stream has ended or was cancelled.
+    pieces: Option<mpsc::Receiver<Piece>>,
+    reader: Option<tokio::task::JoinHandle<()>>,
+    /// Whether the body ended as it should, so later reads return `none`.
+    completed: bool,
+    events: EventClock,
+}
+
+/// Times the events the guest marks by the arrival of their chunks.
+struct EventClock {
+    run: Arc<RunContext>,
+    name: String,
+    method: String,
+    started: Instant,
+    /// When the chunk the guest got last arrived.
+    last_chunk: Option<Instant>,
+    last_event: Option<Instant>,
+}
+
+impl EventClock {
+    fn mark(&mut self) {
+        let Some(at) = self.last_chunk else {
+            // No chunk yet: nothing to time the event by.
+            return;
+        };
+        let (first, time) = match self.last_event {
+            None => (true, at - self.started),
+            Some(before) => (false, at.saturating_duration_since(before)),
+        };
+        self.last_event = Some(at);
+        self.run
+            .stats
+            .record_stream(&self.name, &self.method, StreamMark::Event, first, time);
+    }
+}
+
+/// What the reader hands the guest.
+enum Piece {
+    /// Decompressed bytes, and when they arrived.
+    Chunk(Vec<u8>, Instant),
+    End,
+    Failed(StreamError),
+}
+
+/// Sends the request and waits for the headers; the body is then read by a
+/// task of its own. An error before the headers is counted here.
+pub(crate) async fn open(
+    session: Session,
+    run: Arc<RunContext>,
+    prepared: Prepared,
+    chunk_timeout: Option<Duration>,
+) -> Result<BodyStream, Error> {
+    let Prepared { name, method, .. } = &prepared;
+    let mut flight = InFlight {
+        stats: &run.stats,
+        name,
+        method,
+        done: false,
+    };
+    let started = Instant::now();
+    let deadline = started + prepared.timeout;
+    let (head_tx, head_rx) = oneshot::channel();
+    let (piece_tx, piece_rx) = mpsc::channel(READ_AHEAD);
+    let reader = Reader {
+        run: run.clone(),
+        name: name.clone(),
+        method: method.clone(),
+        expected_statuses: prepared.expected_statuses.clone(),
+        started,
+        deadline,
+        chunk_timeout,
+        corrected_from: prepared.corrects.then(|| prepared.due.unwrap_or(started)),
+        pieces: piece_tx,
+    };
+    let request = prepared.request.clone();
+    let url = prepared.url.clone();
+    let task_run = run.clone();
+    let task = tokio::spawn(async move {
+        let head = head(&session, &task_run, request, url);
+        let head = tokio::time::timeout_at(deadline.into(), head);
+        let head = match head.await {
+            Ok(Ok(head)) => head,
+            Ok(Err(failed)) => {
+                let _ = head_tx.send(Err(failed));
+                return;
+            }
+            Err(_) => {
+                let _ = head_tx.send(Err(Failed::Timeout(prepared.timeout)));
+                return;
+            }
+        };
+        let shown = (head.status, head.headers.clone(), head.url.to_string());
+        if head_tx.send(Ok(shown)).is_err() {
+            return;
+        }
+        reader.read(head).await;
+    });
+    // Until the headers arrive the task belongs to this call: dropping the
+    // call (the run's stop timeout) ends it.
+    let guard = AbortOnDrop::new(task);
+    let answer = head_rx.await;
+    let ended = Instant::now();
+    flight.done = true;
+    let (status, headers, url) = match answer {
+        Ok(Ok(shown)) => shown,
+        Ok(Err(failed)) => return Err(prepared.count_failure(&run.stats, failed, started, ended)),
+        // The task ended without a word: it panicked.
+        Err(_) => {
+            let failed = Failed::Panicked;
+            return Err(prepared.count_failure(&run.stats, failed, started, ended));
+        }
+    };
+    let reader = guard.disarm();
+    Ok(BodyStream {
+        status,
+        headers,
+        url,
+        pieces: Some(piece_rx),
+        reader,
+        completed: false,
+        events: EventClock {
+            run: run.clone(),
+            name: name.clone(),
+            method: method.clone(),
+            started,
+            last_chunk: None,
+            last_event: None,
+        },
+    })
+}
+
+/// The task that reads one stream's body.
+struct Reader {
+    run: Arc<RunContext>,
+    name: String,
+    method: String,
+    expected_statuses: Vec<u16>,
+    started: Instant,
+    /// The end of the request's whole timeout.
+    deadline: Instant,
+    chunk_timeout: Option<Duration>,
+    /// In the arrival-rate model, when the iteration was due.
+    corrected_from: Option<Instant>,
+    pieces: mpsc::Sender<Piece>,
+}
+
+/// How the reading ended: how to count the stream, and what the guest is
+/// still to be told.
+struct Ending {
+    end: StreamEnd,
+    at: Instant,
+    failure: Option<(ErrorKind, String)>,
+    /// Sent to the guest once the stream is counted.
+    tell: Vec<Piece>,
+}
+
+impl Ending {
+    fn cancelled() -> Self {
+        Ending {
+            end: StreamEnd::Cancelled,
+            at: Instant::now(),
+            failure: None,
+            tell: Vec::new(),
+        }
+    }
+
+    fn failed(end: StreamEnd, kind: ErrorKind, error: StreamError, message: String) -> Self {
+        Ending {
+            end,
+            at: Instant::now(),
+            failure: Some((kind, message)),
+            tell: vec![Piece::Failed(error)],
+        }
+    }
+
+    fn timed_out(message: String) -> Self {
+        let error = StreamError::Timeout(message.clone());
+        Self::failed(
+            StreamEnd::TimedOut,
+            ErrorKind::StreamTimeout,
+            error,
+            message,
+        )
+    }
+
+    fn cut(kind: ErrorKind, message: String) -> Self {
+        let error = StreamError::Cut(message.clone());
+        Self::failed(StreamEnd::Cut, kind, error, message)
+    }
+}
+
+impl Reader {
+    async fn read(self, head: Head) {
+        let Head {
+            mut response,
+            status,
+            mut decoder,
+            connect,
+            headers_at,
+            ..
+        } = head;
+        let max_body = self.run.http.max_body;
+        let whole = self.deadline - self.started;
+        let mut wire_bytes = 0u64;
+        let mut bytes = 0u64;
+        let mut excerpt = Vec::new();
+        let mut first_byte = None;
+        let mut last_chunk = headers_at;
+        let ending = loop {
+            let mut wait_until = self.deadline;
+            if let Some(chunk_timeout) = self.chunk_timeout {
+                wait_until = wait_until.min(last_chunk + chunk_timeout);
+            }
+            let read = tokio::select! {
+                biased;
+                () = self.pieces.closed() => {
+                    // A body whose end has already arrived ran its course,
+                    // even if the guest stopped reading just before it.
+                    if let Some(Ok(None)) = response.chunk().now_or_never() {
+                        break Ending {
+                            end: StreamEnd::Completed,
+                            at: last_chunk,
+                            failure: None,
+                            tell: Vec::new(),
+                        };
+                    }
+                    break Ending::cancelled();
+                }
+                read = tokio::time::timeout_at(wait_until.into(), response.chunk()) => read,
+            };
+            let chunk = match read {
+                Err(_) if wait_until < self.deadline => {
+                    let chunk_timeout = self.chunk_timeout.unwrap_or_default();
+                    break Ending::timed_out(format!("no chunk within {chunk_timeout:?}"));
+                }
+                Err(_) => {
+                    break Ending::timed_out(format!("the stream outlasted its {whole:?} timeout"));
+                }
+                Ok(Err(err)) => {
+                    let message = format!("the body was cut: {}", root_cause(&err));
+                    break Ending::cut(ErrorKind::StreamCut, message);
+                }
+                Ok(Ok(None)) => {
+                    let at = Instant::now();
+                    let mut tell = Vec::new();
+                    match std::mem::replace(&mut decoder, Decoder::Identity).finish() {
+                        Ok(rest) if rest.is_empty() => {}
+                        Ok(rest) => {
+                            bytes += rest.len() as u64;
+                            tell.push(Piece::Chunk(rest, at));
+                        }
+                        Err(message) => break Ending::cut(ErrorKind::Transport, message),
+                    }
+                    tell.push(Piece::End);
+                    break Ending {
+                        end: StreamEnd::Completed,
+                        at,
+                        failure: None,
+                        tell,
+                    };
+                }
+                Ok(Ok(Some(chunk))) => chunk,
+            };
+            let at = Instant::now();
+            let (first, time) = match first_byte {
+                None => (true, at - self.started),
+                Some(_) => (false, at - last_chunk),
+            };
+            first_byte.get_or_insert(at);
+            last_chunk = at;
+            self.run
+                .stats
+                .record_stream(&self.name, &self.method, StreamMark::Chunk, first, time);
+            wire_bytes += chunk.len() as u64;
+            let decoded = match decoder.push(&chunk) {
+                Ok(decoded) => decoded,
+                Err(message) => break Ending::cut(ErrorKind::Transport, message),
+            };
+            bytes += decoded.len() as u64;
+            if bytes > max_body || wire_bytes > max_body {
+                break Ending {
+                    end: StreamEnd::Cancelled,
+                    at,
+                    failure: Some((
+                        ErrorKind::BodyTooLarge,
+                        format!("body larger than {max_body} bytes"),
+                    )),
+                    tell: vec![Piece::Failed(StreamError::BodyTooLarge(max_body))],
+                };
+            }
+            if excerpt.len() < EXCERPT_BYTES {
+                let room = EXCERPT_BYTES - excerpt.len();
+                excerpt.extend_from_slice(&decoded[..decoded.len().min(room)]);
+            }
+            if decoded.is_empty() {
+                continue;
+            }
+            let sent = tokio::time::timeout_at(
+                self.deadline.into(),
+                self.pieces.send(Piece::Chunk(decoded, at)),
+            );
+            match sent.await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => break Ending::cancelled(),
+                Err(_) => {
+                    break Ending::timed_out(format!("the stream outlasted its {whole:?} timeout"));
+                }
+            }
+        };
+
+        // A stream that ended badly fails as such; one that ran its course
+        // can still fail by its status.
+        let failure = ending
+            .failure
+            .or_else(|| status_failure(status, &self.expected_statuses, &excerpt));
+        let elapsed = (ending.end != StreamEnd::Cancelled).then(|| ending.at - self.started);
+        let stats = Exchange {
+            elapsed,
+            corrected: self
+                .corrected_from
+                .map(|due| ending.at.saturating_duration_since(due)),
+            bytes,
+            wire_bytes,
+            connect,
+            headers: Some(headers_at - self.started),
+            first_byte: first_byte.map(|at| at - self.started),
+            stream: Some(ending.end),
+        };
+        let failure = failure
+            .as_ref()
+            .map(|(kind, message)| (*kind, message.as_str()));
+        self.run
+            .stats
+            .record_request(&self.name, &self.method, &stats, failure);
+        // Counted first, told after: a guest that no longer reads must not
+        // hold the count back. Sending fails once the guest lets go.
+        for piece in ending.tell {
+            if self.pieces.send(piece).await.is_err() {
+                break;
+            }
+        }
+    }
+}
+
+impl HostBodyStream for VuState {
+    fn status(&mut self, stream: Resource<BodyStream>) -> u16 {
+        self.touch();
+        self.table.get(&stream).map_or(0, |stream| stream.status)
+    }
+
+    fn headers(&mut self, stream: Resource<BodyStream>) -> Vec<(String, String)> {
+        self.touch();
+        self.table
+            .get(&stream)
+            .map(|stream| stream.headers.clone())
+            .unwrap_or_default()
+    }
+
+    fn url(&mut self, stream: Resource<BodyStream>) -> String {
+        self.touch();
+        self.table
+            .get(&stream)
+            .map(|stream| stream.url.clone())
+            .unwrap_or_default()
+    }
+
+    async fn next_chunk(
+        &mut self,
+        stream: Resource<BodyStream>,
+    ) -> Result<Option<Vec<u8>>, StreamError> {
+        self.touch();
+        let Ok(body) = self.table.get_mut(&stream) else {
+            return Err(StreamError::Closed);
+        };
+        let Some(pieces) = body.pieces.as_mut() else {
+            return if body.completed {
+                Ok(None)
+            } else {
+                Err(StreamError::Closed)
+            };
+        };
+        let piece = pieces.recv().await;
+        let result = match piece {
+            Some(Piece::Chunk(bytes, at)) => {
+                body.events.last_chunk = Some(at);
+                Ok(Some(bytes))
+            }
+            Some(Piece::End) => {
+                body.completed = true;
+                body.pieces = None;
+                Ok(None)
+            }
+            Some(Piece::Failed(error)) => {
+                body.pieces = None;
+                Err(error)
+            }
+            // The reader ended without a word: it failed with the channel
+            // full, and its failure is already counted.
+            None => {
+                body.pieces = None;
+                Err(StreamError::Closed)
+            }
+        };
+        self.touch();
+        result
+    }
+
+    fn mark_event(&mut self, stream: Resource<BodyStream>) {
+        self.touch();
+        if let Ok(body) = self.table.get_mut(&stream) {
+            body.events.mark();
+        }
+    }
+
+    async fn cancel(&mut self, stream: Resource<BodyStream>) {
+        self.touch();
+        let Ok(body) = self.table.get_mut(&stream) else {
+            return;
+        };
+        body.pieces = None;
+        // Wait for the reader to count the stream, so that a summary taken
+        // right after sees it.
+        if let Some(reader) = body.reader.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(1), reader).await;
+        }
+        self.touch();
+    }
+
+    fn drop(&mut self, stream: Resource<BodyStream>) -> wasmtime::Result<()> {
+        // Dropping the receiver tells the reader to count the stream as
+        // cancelled, unless it has ended already.
+        self.table.delete(stream)?;
+        Ok(())
+    }
+}
