@@ -76,6 +76,8 @@ http {
   server {
     listen 127.0.0.1:$port;
     root $dir/www;
+    # Files under /trickle/ are sent at 200 bytes a second (bench/streams).
+    location /trickle/ { limit_rate 200; }
   }
 }
 CONF

@@ -144,6 +144,63 @@ fn origin_chat_counts_match_what_origin_api_saw() {
         assert_eq!(check["failures"], 0, "{check}");
     }
     assert_eq!(stats["reviews"]["failed"], 0);
+
+    // Every reply was read event by event to its end: the host timed the
+    // first token after the 300 ms retrieval and the tokens 30 ms apart.
+    let chat = run.request("/api/rooms/{id}/messages");
+    let stream = &chat["stream"];
+    let chats = run.task_count("send_chat_message");
+    assert_eq!(as_u64(&stream["completed"]), chats);
+    assert_eq!(as_u64(&stream["events"]), chats * 21, "20 tokens and done");
+    let first = as_f64(&stream["first_event"]["ms"]["p50"]);
+    assert!(
+        (300.0..400.0).contains(&first),
+        "time to first token {first} ms"
+    );
+    let gap = as_f64(&stream["event_gaps"]["ms"]["p50"]);
+    assert!((29.0..=36.0).contains(&gap), "inter-token gap {gap} ms");
+    assert!(run.stdout.contains("time to first token"), "{}", run.stdout);
+}
+
+#[test]
+fn chat_over_websocket_counts_match_what_origin_api_saw() {
+    let origin = Origin::start(origin_api::Config::default());
+    let args = [
+        "-u",
+        "10",
+        "-r",
+        "10",
+        "-t",
+        "8s",
+        "--var",
+        "chat_over=websocket",
+        "--var",
+        "list_weight=1",
+        "--var",
+        "review_weight=1",
+    ];
+    let run = run_origin_chat(&origin, &args);
+    let stats = origin.stats();
+    let route = &stats["routes"]["GET /api/rooms/{id}/chat"];
+    let socket = run.request("/api/rooms/{id}/chat");
+    assert_eq!(socket["method"], "WS");
+    assert_eq!(as_u64(&socket["count"]), 10, "one socket per user");
+    assert_eq!(as_u64(&route["responses"]["101"]), 10);
+    let ws = &socket["websocket"];
+    let chats = run.task_count("send_chat_message");
+    assert!(chats >= 20, "{}", run.stdout);
+    assert_eq!(as_u64(&ws["messages_sent"]), chats);
+    assert_eq!(as_u64(&route["messages"]["received"]), chats);
+    assert_eq!(as_u64(&ws["messages_received"]), chats * 21);
+    assert_eq!(
+        run.results.as_ref().unwrap()["errors"],
+        serde_json::json!([])
+    );
+    let first = as_f64(&run.trend("ws_first_token")["values"]["p50"]);
+    assert!(
+        (300.0..400.0).contains(&first),
+        "time to first token {first} ms"
+    );
 }
 
 #[test]

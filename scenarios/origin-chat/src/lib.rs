@@ -18,8 +18,12 @@
 //! | `chat_weight`, `list_weight`, `review_weight` | the tasks' weights | 5, 2, 1 |
 //! | `review_poll_ms` | how often a review's status is read | 1000 |
 //! | `review_timeout_s` | how long a review may take before the task fails | 60 |
-
-mod sse;
+//! | `chat_over` | `sse` (a POST whose reply streams as server-sent events) or `websocket` (one socket per user, kept open between messages) | `sse` |
+//!
+//! Over SSE the host times each token event, so the summary's Events table
+//! shows time to first token and inter-token gaps for the chat route. Over
+//! WebSocket the scenario times them itself, as the trends `ws_first_token`
+//! and `ws_token_gap` (ms).
 
 use std::time::Duration;
 
@@ -31,6 +35,18 @@ use throng_sdk::prelude::*;
 struct ChatUser {
     token: String,
     main_room: u64,
+    /// The user's chat socket, when chatting over WebSocket; opened at the
+    /// first message and again after the server closed it.
+    socket: Option<ws::Socket>,
+}
+
+/// A message of the chat socket's reply.
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+enum Reply {
+    Token,
+    Done,
+    Error { status: u16, message: String },
 }
 
 #[derive(Deserialize)]
@@ -56,6 +72,7 @@ impl Scenario for ChatUser {
     fn describe() -> Describe<Self> {
         // Read once here so that a bad value stops the run before it starts.
         review_polling();
+        over_websocket();
         Describe::new("origin-chat")
             .version("0.1.0")
             .description("chat, list rooms, and follow AI reviews, as Origin's users do")
@@ -92,24 +109,79 @@ impl Scenario for ChatUser {
         Ok(ChatUser {
             token: user.token,
             main_room: room.id,
+            socket: None,
         })
     }
 }
 
 impl ChatUser {
-    /// Posts to the main room and reads the assistant's streamed reply.
+    /// Posts to the main room and reads the assistant's reply as it
+    /// streams.
     fn send_chat_message(&mut self) -> Result<()> {
+        if over_websocket() {
+            return self.chat_over_websocket();
+        }
         let reply = http::post(format!("/api/rooms/{}/messages", self.main_room))
             .name("/api/rooms/{id}/messages")
             .bearer(&self.token)
-            .json(&json!({ "content": "what changed in the last release?" }))?
-            .send()?
+            .json(&json!({ "content": QUESTION }))?
+            .open()?
             .error_for_status()?;
-        let events = sse::parse(&reply.text());
-        let tokens = events.iter().filter(|event| event.event == "token").count();
-        let done = events.iter().any(|event| event.event == "done");
+        let (mut tokens, mut done) = (0, false);
+        // Read to the end of the stream, past `done`: the host then counts
+        // the stream as completed rather than cancelled.
+        for event in reply.events() {
+            match event?.event.as_str() {
+                "token" => tokens += 1,
+                "done" => done = true,
+                _ => {}
+            }
+        }
         metrics::check("chat reply arrived", done && tokens > 0);
-        metrics::counter("reply_tokens", tokens as u64);
+        metrics::counter("reply_tokens", tokens);
+        Ok(())
+    }
+
+    /// Sends the message on the user's socket and reads the reply's
+    /// messages up to `done`, timing the first token and the gaps.
+    fn chat_over_websocket(&mut self) -> Result<()> {
+        let socket = match self.socket.take() {
+            Some(socket) => socket,
+            None => ws::connect(format!("/api/rooms/{}/chat", self.main_room))
+                .name("/api/rooms/{id}/chat")
+                .bearer(&self.token)
+                .open()?,
+        };
+        let sent = clock::now();
+        socket.send_json(&json!({ "content": QUESTION }))?;
+        let (mut tokens, mut last) = (0u64, sent);
+        loop {
+            // An error leaves the socket behind; the next message opens a
+            // new one.
+            let message = socket
+                .receive_timeout(Duration::from_secs(30))?
+                .ok_or("no reply on the chat socket within 30 s")?;
+            let now = clock::now();
+            match message.json::<Reply>()? {
+                Reply::Token => {
+                    let trend = if tokens == 0 { "ws_first_token" } else { "ws_token_gap" };
+                    metrics::trend(trend, (now - last).as_secs_f64() * 1000.0);
+                    tokens += 1;
+                    last = now;
+                }
+                Reply::Done => break,
+                Reply::Error { status, message } => {
+                    self.socket = Some(socket);
+                    metrics::check("chat reply arrived", false);
+                    return Err(Error::Message(format!(
+                        "chat refused with status {status}: {message}"
+                    )));
+                }
+            }
+        }
+        self.socket = Some(socket);
+        metrics::check("chat reply arrived", tokens > 0);
+        metrics::counter("reply_tokens", tokens);
         Ok(())
     }
 
@@ -189,6 +261,20 @@ fn number<T: std::str::FromStr>(key: &str, default: T) -> T {
         Some(text) => text
             .parse()
             .unwrap_or_else(|_| panic!("variable `{key}` must be a whole number, not `{text}`")),
+    }
+}
+
+/// What every chat message asks.
+const QUESTION: &str = "what changed in the last release?";
+
+/// Whether chat goes over the WebSocket route (`--var chat_over=websocket`)
+/// rather than server-sent events. Another value panics, which in
+/// `describe` stops the run before it starts.
+fn over_websocket() -> bool {
+    match context::var("chat_over").as_deref() {
+        None | Some("sse") => false,
+        Some("websocket") => true,
+        Some(other) => panic!("variable `chat_over` must be `sse` or `websocket`, not `{other}`"),
     }
 }
 
