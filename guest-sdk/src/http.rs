@@ -561,15 +561,19 @@ impl Stream {
     }
 
     /// Turns a status of 400 and up into [`Error::Status`], so that `?`
-    /// ends the task. The stream is then cancelled, and counted as a
-    /// failure by its status.
+    /// ends the task. The error's body is read to its end first (within
+    /// the stream's timeouts), so the stream counts as completed, and as a
+    /// failure by its status, however quickly the server sent it.
     ///
     /// # Errors
     ///
     /// [`Error::Status`] with the status and the final URL.
-    pub fn error_for_status(self) -> crate::Result<Self> {
+    pub fn error_for_status(mut self) -> crate::Result<Self> {
         let status = self.status();
         if status >= 400 {
+            // A failure to read the rest is counted by the host already;
+            // the status is what the caller needs to hear of.
+            while let Ok(Some(_)) = self.next_chunk() {}
             return Err(Error::Status {
                 status,
                 method: self.method.clone(),

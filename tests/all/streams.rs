@@ -184,6 +184,10 @@ fn chunks_are_timed_as_they_arrive() {
     let gap = ms(&stream["chunk_gaps"], "p50");
     assert!((50.0..=55.0).contains(&gap), "gap p50 {gap} ms");
     assert!(ms(&row["headers"], "p50") < 50.0, "headers come at once");
+    // Each user connected once and kept the connection.
+    let connects = as_u64(&row["connect"]["count"]);
+    assert!((2..=4).contains(&connects), "{connects} connections");
+    assert!(ms(&row["connect"], "max") < 50.0);
     let counters = run.rows("counters");
     assert!(
         counters
