@@ -162,8 +162,10 @@ pub struct RunArgs {
     pub json: Option<PathBuf>,
 
     /// A pass criterion judged at the end, `NAME: STAT OP VALUE`, such as
-    /// `checkout: p95 < 500ms`, `errors: rate < 1%` or `requests: rate >
-    /// 100/s`; repeat for more. A failed one makes the exit status 99. With
+    /// `checkout: p95 < 500ms`, `errors: rate < 1%`, `requests: rate >
+    /// 100/s` or, for a stream's first event, `chat: ttft p95 < 500ms`
+    /// (also `itl`, `ttfb`, `first-chunk`, `chunk-gap`, `headers`,
+    /// `connect`); repeat for more. A failed one makes the exit status 99. With
     /// `, abort` (or `, abort after 30s`) it is also judged every second,
     /// and crossing it stops the run.
     #[arg(long = "threshold", value_parser = crate::thresholds::parse, value_name = "THRESHOLD")]

@@ -11,6 +11,12 @@
 //! for a share of failures (or of passes, for a check), `100/s` for a rate
 //! per second, a bare number for counts and trends.
 //!
+//! Before the statistic, a request figure other than the latency may be
+//! named: `connect`, `headers`, `ttfb` (the first body byte),
+//! `first-chunk`, `chunk-gap`, `ttft` or `first-event` (the first event of
+//! a stream), `itl` or `event-gap` (between events): `'chat: ttft p95 <
+//! 500ms'`.
+//!
 //! A threshold that ends in `, abort` is also judged every second while the
 //! run goes, and crossing it stops the run (gracefully, as the end of the
 //! run time does); `, abort after 30s` waits that long before judging, so
@@ -26,6 +32,8 @@ pub struct Threshold {
     /// As the user wrote it, trimmed.
     pub expression: String,
     metric: Metric,
+    /// A request figure other than the latency, for request names.
+    figure: Option<Figure>,
     stat: Stat,
     op: Op,
     limit: Limit,
@@ -41,6 +49,51 @@ enum Metric {
     /// Arrival-rate iterations dropped: a count, or a share of those due.
     Dropped,
     Named(String),
+}
+
+/// The request histograms besides the latency a threshold can judge.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Figure {
+    Connect,
+    Headers,
+    FirstByte,
+    FirstChunk,
+    ChunkGap,
+    FirstEvent,
+    EventGap,
+}
+
+impl Figure {
+    fn parse(text: &str) -> Result<Figure, String> {
+        Ok(match text {
+            "connect" => Figure::Connect,
+            "headers" => Figure::Headers,
+            "ttfb" => Figure::FirstByte,
+            "first-chunk" => Figure::FirstChunk,
+            "chunk-gap" => Figure::ChunkGap,
+            "ttft" | "first-event" => Figure::FirstEvent,
+            "itl" | "event-gap" => Figure::EventGap,
+            _ => {
+                return Err(format!(
+                    "`{text}` is not a request figure: use connect, headers, ttfb, \
+                     first-chunk, chunk-gap, ttft (first-event) or itl (event-gap)"
+                ));
+            }
+        })
+    }
+
+    fn samples(self, stats: &RequestStats) -> Option<&Samples> {
+        let stream = stats.stream.as_deref();
+        match self {
+            Figure::Connect => Some(&stats.connect),
+            Figure::Headers => Some(&stats.headers),
+            Figure::FirstByte => Some(&stats.first_byte),
+            Figure::FirstChunk => stream.map(|stream| &stream.first_chunk),
+            Figure::ChunkGap => stream.map(|stream| &stream.chunk_gaps),
+            Figure::FirstEvent => stream.map(|stream| &stream.first_event),
+            Figure::EventGap => stream.map(|stream| &stream.event_gaps),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -105,7 +158,11 @@ pub fn parse(text: &str) -> Result<Threshold, String> {
         None if rest.starts_with('<') => (Op::Less, &rest[1..]),
         None => (Op::Greater, &rest[1..]),
     };
-    let stat = parse_stat(stat.trim())?;
+    let (figure, stat) = match stat.trim().split_once(char::is_whitespace) {
+        Some((figure, stat)) => (Some(Figure::parse(figure)?), stat.trim()),
+        None => (None, stat.trim()),
+    };
+    let stat = parse_stat(stat)?;
     let limit = parse_limit(value.trim())?;
     let metric = match name {
         "requests" => Metric::Requests,
@@ -113,10 +170,19 @@ pub fn parse(text: &str) -> Result<Threshold, String> {
         "dropped" => Metric::Dropped,
         _ => Metric::Named(name.to_owned()),
     };
+    if figure.is_some() {
+        if matches!(metric, Metric::Errors | Metric::Dropped) {
+            return Err("`errors` and `dropped` have no request figures".into());
+        }
+        if matches!(stat, Stat::Count | Stat::Rate) {
+            return Err("a request figure is a time: judge a percentile, min, max or mean".into());
+        }
+    }
     check_units(&metric, stat, limit)?;
     Ok(Threshold {
         expression,
         metric,
+        figure,
         stat,
         op,
         limit,
@@ -288,6 +354,22 @@ fn observe(threshold: &Threshold, snapshot: &Snapshot) -> Result<f64, String> {
             stat_name(stat)
         ))
     };
+    if let Some(figure) = threshold.figure {
+        let mut found: Option<RequestStats> = None;
+        for (_, _, stats) in &snapshot.requests {
+            if matches!(&threshold.metric, Metric::Named(wanted) if wanted != name) {
+                continue;
+            }
+            found.get_or_insert_with(RequestStats::default).add(stats);
+        }
+        let Some(stats) = found else {
+            return Err(format!("the run recorded no request named `{name}`"));
+        };
+        return figure
+            .samples(&stats)
+            .and_then(|samples| timed(samples, stat))
+            .ok_or_else(|| format!("no `{name}` request recorded this figure"));
+    }
     match &threshold.metric {
         Metric::Requests => requests(&snapshot.total(), stat, threshold.limit, &per_second)
             .ok_or_else(|| "no request was timed".to_owned()),
@@ -430,8 +512,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::stats::Exchange;
-    use crate::stats::{ErrorKind, Stats};
+    use crate::stats::{ErrorKind, Exchange, Stats, StreamEnd, StreamMark};
 
     fn snapshot() -> Snapshot {
         let stats = Stats::new();
@@ -579,5 +660,49 @@ mod tests {
         assert!(error("errors: rate < 0.01").contains("share"));
         assert!(error("checkout: count < 1%").contains("bare number"));
         assert!(error(": p95 < 1s").contains("empty"));
+        assert!(error("chat: ttfx p95 < 1s").contains("not a request figure"));
+        assert!(error("chat: ttft count < 5").contains("is a time"));
+        assert!(error("errors: ttfb p95 < 1s").contains("no request figures"));
+    }
+
+    #[test]
+    fn stream_figures_are_judged_on_their_own_histograms() {
+        let stats = Stats::new();
+        for first in [200, 250, 300] {
+            let first = Duration::from_millis(first);
+            stats.record_stream("chat", "POST", StreamMark::Event, true, first);
+            stats.record_stream(
+                "chat",
+                "POST",
+                StreamMark::Event,
+                false,
+                Duration::from_millis(30),
+            );
+            let exchange = Exchange {
+                elapsed: Some(Duration::from_millis(900)),
+                first_byte: Some(first),
+                stream: Some(StreamEnd::Completed),
+                ..Exchange::default()
+            };
+            stats.record_request("chat", "POST", &exchange, None);
+        }
+        let snapshot = stats.snapshot();
+        let judge = |text: &str| evaluate(&[parse(text).unwrap()], &snapshot).remove(0);
+        let ttft = judge("chat: ttft p50 < 260ms");
+        assert!(ttft.passed, "{ttft:?}");
+        assert!(
+            ttft.value.as_deref().unwrap().starts_with("250."),
+            "{ttft:?}"
+        );
+        assert!(!judge("chat: first-event max < 260ms").passed);
+        assert!(judge("chat: itl p99 < 31ms").passed);
+        assert!(judge("requests: ttfb p95 < 301ms").passed);
+        assert!(
+            judge("chat: p50 > 800ms").passed,
+            "the latency is to the last byte"
+        );
+        let unstreamed = evaluate(&[parse("chat: chunk-gap p95 < 1s").unwrap()], &snapshot);
+        assert_eq!(unstreamed[0].value, None, "no chunks were recorded");
+        assert!(!unstreamed[0].passed);
     }
 }
