@@ -164,7 +164,11 @@ impl ChatUser {
             let now = clock::now();
             match message.json::<Reply>()? {
                 Reply::Token => {
-                    let trend = if tokens == 0 { "ws_first_token" } else { "ws_token_gap" };
+                    let trend = if tokens == 0 {
+                        "ws_first_token"
+                    } else {
+                        "ws_token_gap"
+                    };
                     metrics::trend(trend, (now - last).as_secs_f64() * 1000.0);
                     tokens += 1;
                     last = now;
