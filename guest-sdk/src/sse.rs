@@ -56,8 +56,12 @@ pub struct Parser {
     /// The last chunk ended in `\r`: a `\n` starting the next one belongs
     /// to that line end.
     after_cr: bool,
-    /// Whether the stream's first bytes have been seen (for the BOM).
+    /// Whether the stream's first three bytes have been seen, so that a
+    /// byte order mark is behind us.
     started: bool,
+    /// The stream's first bytes, held until they show whether they are a
+    /// byte order mark (which may come split across chunks).
+    head: Vec<u8>,
     event: String,
     data: String,
     /// Whether any `data` field came since the last dispatch.
@@ -74,15 +78,18 @@ impl Parser {
 
     /// Parses a chunk and returns the events it completed, in order.
     pub fn push(&mut self, chunk: &[u8]) -> Vec<Event> {
+        const BOM: &[u8] = b"\xEF\xBB\xBF";
         let mut events = Vec::new();
+        let head;
         let mut bytes = chunk;
-        if !self.started && !bytes.is_empty() {
-            self.started = true;
-            // A byte order mark may start the stream (split or whole).
-            const BOM: &[u8] = b"\xEF\xBB\xBF";
-            if bytes.starts_with(BOM) {
-                bytes = &bytes[BOM.len()..];
+        if !self.started {
+            self.head.extend_from_slice(chunk);
+            if self.head.len() < BOM.len() && BOM.starts_with(&self.head) {
+                return events;
             }
+            self.started = true;
+            head = std::mem::take(&mut self.head);
+            bytes = head.strip_prefix(BOM).unwrap_or(&head);
         }
         if self.after_cr {
             self.after_cr = false;
@@ -240,5 +247,14 @@ mod tests {
     #[test]
     fn an_unfinished_event_at_the_end_is_not_dispatched() {
         assert!(all(&[b"data: half"]).is_empty());
+    }
+
+    #[test]
+    fn a_byte_order_mark_split_across_chunks_is_dropped() {
+        let events = all(&[b"\xEF", b"\xBB", b"\xBFevent: first\ndata: one\n\n"]);
+        assert_eq!(events, vec![event("first", "one")]);
+        // Bytes that only begin like one are kept, and spoil the field.
+        assert!(all(&[b"\xEF", b"data: x\n\n"]).is_empty());
+        assert_eq!(all(&[b"d", b"ata: y\n\n"]), vec![event("message", "y")]);
     }
 }

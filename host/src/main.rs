@@ -16,7 +16,7 @@ mod thresholds;
 
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
 use clap::parser::ValueSource;
@@ -252,6 +252,8 @@ async fn run(args: RunArgs, given: &dyn Fn(&str) -> bool) -> anyhow::Result<Exit
         task.abort();
     }
     report::console::end_live();
+    // Streams the stop cut are counted by their readers as they notice.
+    run.readers.settle(Duration::from_secs(2)).await;
 
     let snapshot = stats.snapshot();
     let info = RunInfo {

@@ -356,8 +356,8 @@ fn observe(threshold: &Threshold, snapshot: &Snapshot) -> Result<f64, String> {
     };
     if let Some(figure) = threshold.figure {
         let mut found: Option<RequestStats> = None;
-        for (_, _, stats) in &snapshot.requests {
-            if matches!(&threshold.metric, Metric::Named(wanted) if wanted != name) {
+        for (row, _, stats) in &snapshot.requests {
+            if matches!(&threshold.metric, Metric::Named(wanted) if wanted != row) {
                 continue;
             }
             found.get_or_insert_with(RequestStats::default).add(stats);
@@ -696,12 +696,32 @@ mod tests {
         );
         assert!(!judge("chat: first-event max < 260ms").passed);
         assert!(judge("chat: itl p99 < 31ms").passed);
-        assert!(judge("requests: ttfb p95 < 301ms").passed);
         assert!(
             judge("chat: p50 > 800ms").passed,
             "the latency is to the last byte"
         );
-        let unstreamed = evaluate(&[parse("chat: chunk-gap p95 < 1s").unwrap()], &snapshot);
+        stats.record_request(
+            "other",
+            "GET",
+            &Exchange {
+                elapsed: Some(Duration::from_millis(5)),
+                first_byte: Some(Duration::from_secs(5)),
+                ..Exchange::default()
+            },
+            None,
+        );
+        let snapshot = stats.snapshot();
+        let judge = |text: &str| evaluate(&[parse(text).unwrap()], &snapshot).remove(0);
+        assert!(
+            judge("chat: ttfb max < 301ms").passed,
+            "only the named rows count"
+        );
+        assert!(
+            !judge("requests: ttfb max < 301ms").passed,
+            "all rows count"
+        );
+        assert_eq!(judge("nowhere: ttfb p95 < 1s").value, None);
+        let unstreamed = evaluate(&[parse("other: chunk-gap p95 < 1s").unwrap()], &snapshot);
         assert_eq!(unstreamed[0].value, None, "no chunks were recorded");
         assert!(!unstreamed[0].passed);
     }

@@ -47,7 +47,7 @@ fn the_rate_is_held_whatever_the_server_does() {
 fn a_stall_shows_in_the_corrected_latency_and_not_the_raw() {
     let server = TestServer::start();
     // 100/s for 10 s on at most 20 users; the server holds every request
-    // for 2 s from 4 s after it started.
+    // for 2 s from 4 s after the first request.
     let run = run_ok(
         "fetch",
         &server.url(),

@@ -2,7 +2,7 @@
 //! counts every request it receives by path, and answers as the path says:
 //! `/delay/<ms>` after that many milliseconds; `/stall/<from>/<ms>` after
 //! 10 ms, except that during a window of `<ms>` opening `<from>` ms after
-//! the server started it holds every request to the window's end;
+//! the first `/stall` request it holds every request to the window's end;
 //! `/status/<code>` with that status; `/redirect/<path>` with a 302 to
 //! `/<path>`; `/away` with a 302 to another host; `/login` with a session
 //! cookie; `/needs-cookie` with 200 only when that cookie comes back (401
@@ -93,11 +93,11 @@ pub struct TestServer {
     _server: Background,
 }
 
-/// When the server started, and how many `/delay` and `/stall` requests it
-/// held at once.
+/// When the first `/stall` request came, and how many `/delay` and
+/// `/stall` requests the server held at once.
 #[derive(Debug)]
 struct Load {
-    started: Instant,
+    first_stall: std::sync::OnceLock<Instant>,
     in_flight: AtomicUsize,
     most_in_flight: AtomicUsize,
 }
@@ -123,7 +123,7 @@ impl TestServer {
     pub fn start() -> Self {
         let counts: Counts = Arc::default();
         let load = Arc::new(Load {
-            started: Instant::now(),
+            first_stall: std::sync::OnceLock::new(),
             in_flight: AtomicUsize::new(0),
             most_in_flight: AtomicUsize::new(0),
         });
@@ -179,11 +179,14 @@ async fn answer(counts: Counts, load: Arc<Load>, uri: Uri, headers: HeaderMap) -
         .and_then(|(from, length)| Some((from.parse::<u64>().ok()?, length.parse::<u64>().ok()?)))
     {
         // Held to the end of the window [from, from + length) ms after the
-        // server started, then 10 ms, as a server that stalls for a while.
+        // first `/stall` request, then 10 ms, as a server that stalls for
+        // a while. Timed from the first request rather than the server's
+        // start, so that a slow start of the run does not move the window.
         let _held = Held::new(&load);
-        let window_end = load.started + Duration::from_millis(from + length);
         let now = Instant::now();
-        if now >= load.started + Duration::from_millis(from) && now < window_end {
+        let first = *load.first_stall.get_or_init(|| now);
+        let window_end = first + Duration::from_millis(from + length);
+        if now >= first + Duration::from_millis(from) && now < window_end {
             tokio::time::sleep_until(window_end.into()).await;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;

@@ -428,3 +428,77 @@ fn a_server_close_with_a_code_is_a_ws_closed_failure() {
         run.stdout
     );
 }
+
+#[test]
+fn a_slow_reader_does_not_slow_the_clock() {
+    let (server, _) = start();
+    // The guest spends 120 ms on each chunk that came 50 ms after the one
+    // before: the host still times the chunks as they arrived.
+    let run = stream_run(
+        &server,
+        &[
+            "-u",
+            "1",
+            "--iterations",
+            "1",
+            "--var",
+            "path=/chunks",
+            "--var",
+            "read_sleep_ms=120",
+        ],
+    );
+    let row = run.request("/chunks");
+    let gap = ms(&row["stream"]["chunk_gaps"], "p50");
+    assert!((50.0..=55.0).contains(&gap), "gap p50 {gap} ms");
+    let last_byte = as_f64(&row["latency_ms"]["p50"]);
+    assert!(
+        (800.0..=840.0).contains(&last_byte),
+        "last byte {last_byte} ms"
+    );
+    assert!(run.task("stream")["duration_ms"]["max"].as_f64().unwrap() > 1300.0);
+}
+
+#[test]
+fn streams_and_sockets_the_stop_cuts_are_counted() {
+    let (server, _) = start();
+    let cut = ["-u", "4", "-r", "100", "-t", "1s", "--stop-timeout", "1s"];
+    let mut args = cut.to_vec();
+    args.extend(["--var", "mode=hold", "--var", "path=/forever"]);
+    let run = stream_run(&server, &args);
+    let row = run.request("/forever");
+    assert_eq!(as_u64(&row["count"]), 4, "{}", run.stdout);
+    assert_eq!(as_u64(&row["stream"]["cancelled"]), 4);
+    assert_eq!(run.errors("/forever", "aborted"), 4);
+
+    let mut args = cut.to_vec();
+    args.extend(["--var", "mode=ws-hold", "--var", "path=/echo"]);
+    let run = stream_run(&server, &args);
+    let row = run.request("/echo");
+    assert_eq!(as_u64(&row["count"]), 4);
+    let going_away = serde_json::json!([{ "code": 1001, "count": 4 }]);
+    assert_eq!(row["websocket"]["closes"], going_away, "{}", run.stdout);
+}
+
+#[test]
+fn a_websocket_handshake_that_is_not_answered_is_a_connect_failure() {
+    let (server, _) = start();
+    let run = stream_run(
+        &server,
+        &[
+            "-u",
+            "1",
+            "--iterations",
+            "1",
+            "--var",
+            "mode=ws",
+            "--var",
+            "path=/gzip",
+        ],
+    );
+    assert_eq!(run.errors("/gzip", "connect"), 1, "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("answered the handshake with status 200")
+    );
+    assert!(run.request("/gzip")["websocket"].is_object());
+}

@@ -7,8 +7,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use futures_util::FutureExt as _;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
 use wasmtime::component::Resource;
 
 use super::http::{
@@ -18,11 +20,58 @@ use super::wire::Decoder;
 use crate::runtime::VuState;
 use crate::runtime::bindings::throng::scenario::http::{Error, HostBodyStream, StreamError};
 use crate::runtime::vu::RunContext;
+use crate::schedule::Phase;
 use crate::stats::{ErrorKind, Exchange, StreamEnd, StreamMark};
 
-/// Chunks read ahead of the guest. Past them the reader waits, and the
-/// server feels the back-pressure as it would from a slow client.
-const READ_AHEAD: usize = 16;
+/// Bytes read ahead of the guest, at most, per stream. Up to them every
+/// chunk is timed as it arrives however slowly the guest reads; past them
+/// the reader waits, and the server feels the back-pressure as it would
+/// from a slow client.
+const READ_AHEAD: usize = 1 << 20;
+
+/// The readers of a run's streams still going, so that the run's end can
+/// wait for the streams the stop cut to be counted.
+#[derive(Debug, Default)]
+pub struct Readers {
+    live: AtomicUsize,
+    idle: Notify,
+}
+
+impl Readers {
+    /// Waits, at most `bound`, until every reader has counted its stream.
+    pub async fn settle(&self, bound: Duration) {
+        let deadline = Instant::now() + bound;
+        loop {
+            let idle = self.idle.notified();
+            if self.live.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            if tokio::time::timeout_at(deadline.into(), idle)
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+    }
+}
+
+/// Counts one reader as live while it exists.
+struct Live(Arc<RunContext>);
+
+impl Live {
+    fn new(run: Arc<RunContext>) -> Self {
+        run.readers.live.fetch_add(1, Ordering::SeqCst);
+        Live(run)
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        self.0.readers.live.fetch_sub(1, Ordering::SeqCst);
+        self.0.readers.idle.notify_waiters();
+    }
+}
 
 /// Bytes of the body kept to quote in a status failure's message.
 const EXCERPT_BYTES: usize = 480;
@@ -33,7 +82,10 @@ pub struct BodyStream {
     headers: Vec<(String, String)>,
     url: String,
     /// `None` once the stream has ended or was cancelled.
-    pieces: Option<mpsc::Receiver<Piece>>,
+    pieces: Option<mpsc::UnboundedReceiver<Piece>>,
+    /// Bytes the reader may still read ahead; the guest gives back what
+    /// it takes.
+    budget: Arc<Semaphore>,
     reader: Option<tokio::task::JoinHandle<()>>,
     /// Whether the body ended as it should, so later reads return `none`.
     completed: bool,
@@ -94,7 +146,8 @@ pub(crate) async fn open(
     let started = Instant::now();
     let deadline = started + prepared.timeout;
     let (head_tx, head_rx) = oneshot::channel();
-    let (piece_tx, piece_rx) = mpsc::channel(READ_AHEAD);
+    let (piece_tx, piece_rx) = mpsc::unbounded_channel();
+    let budget = Arc::new(Semaphore::new(READ_AHEAD));
     let reader = Reader {
         run: run.clone(),
         name: name.clone(),
@@ -105,6 +158,8 @@ pub(crate) async fn open(
         chunk_timeout,
         corrected_from: prepared.corrects.then(|| prepared.due.unwrap_or(started)),
         pieces: piece_tx,
+        budget: budget.clone(),
+        _live: Live::new(run.clone()),
     };
     let request = prepared.request.clone();
     let url = prepared.url.clone();
@@ -150,6 +205,7 @@ pub(crate) async fn open(
         headers,
         url,
         pieces: Some(piece_rx),
+        budget,
         reader,
         completed: false,
         events: EventClock {
@@ -175,7 +231,9 @@ struct Reader {
     chunk_timeout: Option<Duration>,
     /// In the arrival-rate model, when the iteration was due.
     corrected_from: Option<Instant>,
-    pieces: mpsc::Sender<Piece>,
+    pieces: mpsc::UnboundedSender<Piece>,
+    budget: Arc<Semaphore>,
+    _live: Live,
 }
 
 /// How the reading ended: how to count the stream, and what the guest is
@@ -189,11 +247,19 @@ struct Ending {
 }
 
 impl Ending {
-    fn cancelled() -> Self {
+    /// The guest let go of the stream: cancelled, or cut by the run's stop
+    /// timeout (`aborted`, as a request in flight then is).
+    fn cancelled(run: &RunContext) -> Self {
+        let failure = (*run.phase.borrow() == Phase::Aborting).then(|| {
+            (
+                ErrorKind::Aborted,
+                "the run stopped before the stream ended".to_owned(),
+            )
+        });
         Ending {
             end: StreamEnd::Cancelled,
             at: Instant::now(),
-            failure: None,
+            failure,
             tell: Vec::new(),
         }
     }
@@ -258,7 +324,7 @@ impl Reader {
                             tell: Vec::new(),
                         };
                     }
-                    break Ending::cancelled();
+                    break Ending::cancelled(&self.run);
                 }
                 read = tokio::time::timeout_at(wait_until.into(), response.chunk()) => read,
             };
@@ -283,7 +349,16 @@ impl Reader {
                             bytes += rest.len() as u64;
                             tell.push(Piece::Chunk(rest, at));
                         }
-                        Err(message) => break Ending::cut(ErrorKind::Transport, message),
+                        // The body arrived whole but does not decode.
+                        Err(message) => {
+                            let error = StreamError::Cut(message.clone());
+                            break Ending::failed(
+                                StreamEnd::Completed,
+                                ErrorKind::Transport,
+                                error,
+                                message,
+                            );
+                        }
                     }
                     tell.push(Piece::End);
                     break Ending {
@@ -308,7 +383,16 @@ impl Reader {
             wire_bytes += chunk.len() as u64;
             let decoded = match decoder.push(&chunk) {
                 Ok(decoded) => decoded,
-                Err(message) => break Ending::cut(ErrorKind::Transport, message),
+                // The host stops reading what it cannot decode.
+                Err(message) => {
+                    let error = StreamError::Cut(message.clone());
+                    break Ending::failed(
+                        StreamEnd::Cancelled,
+                        ErrorKind::Transport,
+                        error,
+                        message,
+                    );
+                }
             };
             bytes += decoded.len() as u64;
             if bytes > max_body || wire_bytes > max_body {
@@ -329,16 +413,26 @@ impl Reader {
             if decoded.is_empty() {
                 continue;
             }
-            let sent = tokio::time::timeout_at(
-                self.deadline.into(),
-                self.pieces.send(Piece::Chunk(decoded, at)),
-            );
-            match sent.await {
-                Ok(Ok(())) => {}
-                Ok(Err(_)) => break Ending::cancelled(),
+            // Wait for the guest to read what came before, past the
+            // read-ahead; a guest that lets go ends the wait.
+            let size = u32::try_from(decoded.len().min(READ_AHEAD)).unwrap_or(u32::MAX);
+            let room = tokio::select! {
+                biased;
+                () = self.pieces.closed() => break Ending::cancelled(&self.run),
+                room = tokio::time::timeout_at(self.deadline.into(), self.budget.acquire_many(size)) => room,
+            };
+            match room {
+                Ok(Ok(permit)) => permit.forget(),
+                Ok(Err(_)) => break Ending::cancelled(&self.run),
                 Err(_) => {
-                    break Ending::timed_out(format!("the stream outlasted its {whole:?} timeout"));
+                    break Ending::timed_out(format!(
+                        "the stream outlasted its {whole:?} timeout with the scenario not reading \
+                         ({READ_AHEAD} bytes unread)"
+                    ));
                 }
+            }
+            if self.pieces.send(Piece::Chunk(decoded, at)).is_err() {
+                break Ending::cancelled(&self.run);
             }
         };
 
@@ -346,8 +440,16 @@ impl Reader {
         // can still fail by its status.
         let failure = ending
             .failure
+            .clone()
             .or_else(|| status_failure(status, &self.expected_statuses, &excerpt));
-        let elapsed = (ending.end != StreamEnd::Cancelled).then(|| ending.at - self.started);
+        // A stream the guest let go of has no end to time; one the host
+        // stopped (too large, undecodable) does.
+        let timed = ending.end != StreamEnd::Cancelled
+            || ending
+                .failure
+                .as_ref()
+                .is_some_and(|(kind, _)| *kind != ErrorKind::Aborted);
+        let elapsed = timed.then(|| ending.at - self.started);
         let stats = Exchange {
             elapsed,
             corrected: self
@@ -366,10 +468,9 @@ impl Reader {
         self.run
             .stats
             .record_request(&self.name, &self.method, &stats, failure);
-        // Counted first, told after: a guest that no longer reads must not
-        // hold the count back. Sending fails once the guest lets go.
+        // Counted first, told after. Sending fails once the guest lets go.
         for piece in ending.tell {
-            if self.pieces.send(piece).await.is_err() {
+            if self.pieces.send(piece).is_err() {
                 break;
             }
         }
@@ -417,6 +518,7 @@ impl HostBodyStream for VuState {
         let result = match piece {
             Some(Piece::Chunk(bytes, at)) => {
                 body.events.last_chunk = Some(at);
+                body.budget.add_permits(bytes.len().min(READ_AHEAD));
                 Ok(Some(bytes))
             }
             Some(Piece::End) => {

@@ -246,7 +246,14 @@ fn handshake_failure(err: &tungstenite::Error) -> (ErrorKind, Error) {
         tungstenite::Error::Http(response) => {
             let status = response.status().as_u16();
             let message = format!("the server answered the handshake with status {status}");
-            (ErrorKind::of_status(status), Error::Connect(message))
+            // A refusal counts by its status; any other answer (a page, a
+            // redirect) means no WebSocket there.
+            let kind = if status >= 400 {
+                ErrorKind::of_status(status)
+            } else {
+                ErrorKind::Connect
+            };
+            (kind, Error::Connect(message))
         }
         tungstenite::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
             (ErrorKind::Connect, Error::Connect(root_cause(io)))
@@ -280,13 +287,14 @@ fn closed_text(frame: &CloseFrame) -> String {
 
 impl Socket {
     /// Counts the end of the connection: a server's close with a code
-    /// other than 1000, or no close frame at all, is a failure.
+    /// other than 1000 (or none), or no close frame at all, is a failure.
     fn server_closed(&mut self, frame: CloseFrame) -> Error {
         self.wire = None;
         self.run
             .stats
             .record_ws(&self.name, WsEvent::Closed(frame.code));
-        if frame.code != 1000 {
+        // 1000 is a normal close, 1005 a close frame without a code.
+        if !matches!(frame.code, 1000 | 1005) {
             self.run.stats.record_late_failure(
                 &self.name,
                 WS_METHOD,
@@ -297,8 +305,52 @@ impl Socket {
         Error::Closed(frame)
     }
 
+    /// A message past the run's `--max-body-size`: the host closes the
+    /// connection with 1009 (message too big) and counts a failure of its
+    /// own, not the server's.
+    fn too_large(&mut self, detail: &str) -> Error {
+        let message = format!("a message was larger than --max-body-size ({detail})");
+        self.run.stats.record_late_failure(
+            &self.name,
+            WS_METHOD,
+            ErrorKind::BodyTooLarge,
+            &message,
+        );
+        self.close_in_background(1009, "message too big");
+        Error::Other(message)
+    }
+
+    /// Closes the connection politely without waiting for it, and counts
+    /// the close under `code`.
+    fn close_in_background(&mut self, code: u16, reason: &'static str) {
+        let Some(mut wire) = self.wire.take() else {
+            return;
+        };
+        self.run.stats.record_ws(&self.name, WsEvent::Closed(code));
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        runtime.spawn(async move {
+            let frame = WireClose {
+                code: code.into(),
+                reason: reason.into(),
+            };
+            let _ = tokio::time::timeout(CLOSE_WAIT, close_and_drain(&mut wire, frame)).await;
+        });
+    }
+
     fn already_closed() -> Error {
         Error::Other("the socket is closed".to_owned())
+    }
+}
+
+/// A socket still open when its user's instance goes (the run stopped, or
+/// the guest trapped) is closed with 1001, going away.
+impl Drop for Socket {
+    fn drop(&mut self) {
+        if self.wire.is_some() {
+            self.close_in_background(1001, "going away");
+        }
     }
 }
 
@@ -404,6 +456,9 @@ impl HostSocket for VuState {
                     let _ = tokio::time::timeout(CLOSE_WAIT, wire.flush()).await;
                     break Err(socket.server_closed(frame_of(close)));
                 }
+                Some(Err(tungstenite::Error::Capacity(err))) => {
+                    break Err(socket.too_large(&err.to_string()));
+                }
                 Some(Err(err)) => break Err(socket.server_closed(abnormal(err.to_string()))),
                 None => {
                     let reason = "the connection ended".to_owned();
@@ -448,22 +503,10 @@ impl HostSocket for VuState {
     }
 
     fn drop(&mut self, socket: Resource<Socket>) -> wasmtime::Result<()> {
-        let socket = self.table.delete(socket)?;
         // A socket the guest let go of without closing it is closed
         // politely in the background, and counted as closed normally.
-        if let Some(mut wire) = socket.wire {
-            socket
-                .run
-                .stats
-                .record_ws(&socket.name, WsEvent::Closed(1000));
-            tokio::spawn(async move {
-                let frame = WireClose {
-                    code: 1000.into(),
-                    reason: "".into(),
-                };
-                let _ = tokio::time::timeout(CLOSE_WAIT, close_and_drain(&mut wire, frame)).await;
-            });
-        }
+        let mut socket = self.table.delete(socket)?;
+        socket.close_in_background(1000, "");
         Ok(())
     }
 }

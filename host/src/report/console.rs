@@ -358,7 +358,10 @@ fn websockets(snapshot: &Snapshot) -> String {
     }
     format!(
         "{}\n",
-        table.render("open: the opening handshake, in ms; 1006: ended without a close frame")
+        table.render(
+            "connects: handshakes tried; open: the opening handshake, in ms; closes by code \
+             (1006: ended without a close frame)"
+        )
     )
 }
 

@@ -41,6 +41,9 @@ pub struct RunContext {
     /// The arrival-rate model: requests are also timed from when their
     /// iteration was due (coordinated omission corrected).
     pub corrects_omission: bool,
+    /// The tasks reading streamed bodies, which count their streams when
+    /// they end.
+    pub readers: crate::imports::stream::Readers,
     /// Trap messages already logged with their backtrace.
     logged_traps: Mutex<HashSet<String>>,
     /// Lines of guest output already logged.
@@ -74,6 +77,7 @@ impl RunContext {
             active_users: AtomicU32::new(0),
             peak_users: AtomicU32::new(0),
             corrects_omission: false,
+            readers: Default::default(),
             logged_traps: Mutex::new(HashSet::new()),
             logged_output: Mutex::new(HashSet::new()),
         }

@@ -427,6 +427,9 @@ impl Stats {
         let mut agg = self.lock();
         let agg = &mut *agg;
         let (name, stats) = row(&mut agg.requests, name, method, &mut agg.folded);
+        if method == WS_METHOD {
+            stats.ws.get_or_insert_default();
+        }
         stats.count += 1;
         stats.bytes += exchange.bytes;
         stats.wire_bytes += exchange.wire_bytes;
