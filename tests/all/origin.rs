@@ -184,8 +184,13 @@ fn chat_over_websocket_counts_match_what_origin_api_saw() {
     let route = &stats["routes"]["GET /api/rooms/{id}/chat"];
     let socket = run.request("/api/rooms/{id}/chat");
     assert_eq!(socket["method"], "WS");
-    assert_eq!(as_u64(&socket["count"]), 10, "one socket per user");
-    assert_eq!(as_u64(&route["responses"]["101"]), 10);
+    // A user opens its socket at its first chat, and keeps it.
+    let sockets = as_u64(&socket["count"]);
+    assert!(
+        (5..=10).contains(&sockets),
+        "{sockets} sockets for 10 users"
+    );
+    assert_eq!(as_u64(&route["responses"]["101"]), sockets);
     let ws = &socket["websocket"];
     let chats = run.task_count("send_chat_message");
     assert!(chats >= 20, "{}", run.stdout);
