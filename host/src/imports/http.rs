@@ -72,14 +72,12 @@ impl Session {
     }
 }
 
-/// A request checked and ready to go, with what its statistics need.
+/// What the statistics of a request checked and ready to go need.
 pub(crate) struct Prepared {
     pub name: String,
     pub method: String,
     pub expected_statuses: Vec<u16>,
-    pub url: Url,
     pub timeout: Duration,
-    pub request: Request,
     /// In the arrival-rate model, when the request's iteration was due:
     /// the first request of an iteration is also timed from then.
     pub due: Option<Instant>,
@@ -122,9 +120,13 @@ impl Prepared {
 }
 
 impl VuState {
-    /// Resolves the request's URL and takes what its statistics need. An
-    /// error has been counted already.
-    pub(crate) fn prepare(&mut self, mut request: Request) -> Result<Prepared, Error> {
+    /// Resolves the request's URL and takes what its statistics need; the
+    /// request and its URL come back to be sent. An error has been counted
+    /// already.
+    pub(crate) fn prepare(
+        &mut self,
+        mut request: Request,
+    ) -> Result<(Prepared, Request, Url), Error> {
         let run = &self.run;
         let name = request.name.take().unwrap_or_else(|| request.url.clone());
         let method = request.method.clone();
@@ -149,16 +151,15 @@ impl VuState {
         let timeout = request
             .timeout_ms
             .map_or(run.http.timeout, |ms| Duration::from_millis(ms.into()));
-        Ok(Prepared {
+        let prepared = Prepared {
             name,
             method,
             expected_statuses,
-            url,
             timeout,
-            request,
             due: self.due.take(),
             corrects: run.corrects_omission,
-        })
+        };
+        Ok((prepared, request, url))
     }
 }
 
@@ -188,7 +189,7 @@ impl Host for VuState {
     async fn send(&mut self, request: Request) -> Result<Response, Error> {
         self.touch();
         let run = self.run.clone();
-        let prepared = self.prepare(request)?;
+        let (prepared, request, url) = self.prepare(request)?;
         let Prepared { name, method, .. } = &prepared;
 
         let mut flight = InFlight {
@@ -203,13 +204,7 @@ impl Host for VuState {
         // fiber stack resident.
         let exchange = tokio::spawn(tokio::time::timeout(
             prepared.timeout,
-            exchange(
-                self.http.clone(),
-                run.clone(),
-                prepared.request.clone(),
-                prepared.url.clone(),
-                started,
-            ),
+            exchange(self.http.clone(), run.clone(), request, url),
         ));
         let result = match AbortOnDrop::new(exchange).join().await {
             Some(result) => result,
@@ -262,10 +257,10 @@ impl Host for VuState {
         chunk_timeout_ms: Option<u32>,
     ) -> Result<Resource<BodyStream>, Error> {
         self.touch();
-        let prepared = self.prepare(request)?;
+        let (prepared, request, url) = self.prepare(request)?;
         let chunk_timeout = chunk_timeout_ms.map(|ms| Duration::from_millis(ms.into()));
-        let opened =
-            super::stream::open(self.http.clone(), self.run.clone(), prepared, chunk_timeout).await;
+        let (session, run) = (self.http.clone(), self.run.clone());
+        let opened = super::stream::open(session, run, prepared, request, url, chunk_timeout).await;
         self.touch();
         let stream = opened?;
         self.table
@@ -411,7 +406,6 @@ async fn exchange(
     run: Arc<RunContext>,
     request: Request,
     url: Url,
-    started: Instant,
 ) -> Result<Received, Failed> {
     let Head {
         mut response,
@@ -445,7 +439,6 @@ async fn exchange(
     if body.len() as u64 > max_body {
         return Err(Failed::TooLarge(max_body));
     }
-    debug_assert!(started <= headers_at);
     Ok(Received {
         response: Response {
             status,
@@ -791,7 +784,7 @@ impl Drop for InFlight<'_> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -814,7 +807,8 @@ mod tests {
         assert_eq!(body_excerpt(&[0x89, b'P', b'N', b'G', 0, 1]), None);
     }
 
-    fn config(host: Option<&str>, allow: &[&str]) -> HttpConfig {
+    /// A run's HTTP settings with this `--host` and these `--allow-host`s.
+    pub(crate) fn config(host: Option<&str>, allow: &[&str]) -> HttpConfig {
         HttpConfig {
             host: host.map(|h| Url::parse(h).unwrap()),
             allowed_hosts: allow.iter().map(|s| s.to_string()).collect(),

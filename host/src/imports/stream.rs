@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use futures_util::FutureExt as _;
 use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
+use url::Url;
 use wasmtime::component::Resource;
 
 use super::http::{
@@ -18,7 +19,9 @@ use super::http::{
 };
 use super::wire::Decoder;
 use crate::runtime::VuState;
-use crate::runtime::bindings::throng::scenario::http::{Error, HostBodyStream, StreamError};
+use crate::runtime::bindings::throng::scenario::http::{
+    Error, HostBodyStream, Request, StreamError,
+};
 use crate::runtime::vu::RunContext;
 use crate::schedule::Phase;
 use crate::stats::{ErrorKind, Exchange, StreamEnd, StreamMark};
@@ -134,6 +137,8 @@ pub(crate) async fn open(
     session: Session,
     run: Arc<RunContext>,
     prepared: Prepared,
+    request: Request,
+    url: Url,
     chunk_timeout: Option<Duration>,
 ) -> Result<BodyStream, Error> {
     let Prepared { name, method, .. } = &prepared;
@@ -161,8 +166,6 @@ pub(crate) async fn open(
         budget: budget.clone(),
         _live: Live::new(run.clone()),
     };
-    let request = prepared.request.clone();
-    let url = prepared.url.clone();
     let task_run = run.clone();
     let task = tokio::spawn(async move {
         let head = head(&session, &task_run, request, url);
@@ -178,7 +181,12 @@ pub(crate) async fn open(
                 return;
             }
         };
-        let shown = (head.status, head.headers.clone(), head.url.to_string());
+        let mut head = head;
+        let shown = (
+            head.status,
+            std::mem::take(&mut head.headers),
+            head.url.to_string(),
+        );
         if head_tx.send(Ok(shown)).is_err() {
             return;
         }
@@ -283,9 +291,9 @@ impl Ending {
         )
     }
 
-    fn cut(kind: ErrorKind, message: String) -> Self {
+    fn cut(message: String) -> Self {
         let error = StreamError::Cut(message.clone());
-        Self::failed(StreamEnd::Cut, kind, error, message)
+        Self::failed(StreamEnd::Cut, ErrorKind::StreamCut, error, message)
     }
 }
 
@@ -338,7 +346,7 @@ impl Reader {
                 }
                 Ok(Err(err)) => {
                     let message = format!("the body was cut: {}", root_cause(&err));
-                    break Ending::cut(ErrorKind::StreamCut, message);
+                    break Ending::cut(message);
                 }
                 Ok(Ok(None)) => {
                     let at = Instant::now();
@@ -436,12 +444,6 @@ impl Reader {
             }
         };
 
-        // A stream that ended badly fails as such; one that ran its course
-        // can still fail by its status.
-        let failure = ending
-            .failure
-            .clone()
-            .or_else(|| status_failure(status, &self.expected_statuses, &excerpt));
         // A stream the guest let go of has no end to time; one the host
         // stopped (too large, undecodable) does.
         let timed = ending.end != StreamEnd::Cancelled
@@ -450,6 +452,11 @@ impl Reader {
                 .as_ref()
                 .is_some_and(|(kind, _)| *kind != ErrorKind::Aborted);
         let elapsed = timed.then(|| ending.at - self.started);
+        // A stream that ended badly fails as such; one that ran its course
+        // can still fail by its status.
+        let failure = ending
+            .failure
+            .or_else(|| status_failure(status, &self.expected_statuses, &excerpt));
         let stats = Exchange {
             elapsed,
             corrected: self

@@ -527,15 +527,7 @@ async fn close_and_drain(wire: &mut Wire, frame: WireClose) -> Result<(), tungst
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn config(host: Option<&str>, allow: &[&str]) -> HttpConfig {
-        HttpConfig {
-            host: host.map(|h| Url::parse(h).unwrap()),
-            allowed_hosts: allow.iter().map(|s| s.to_string()).collect(),
-            timeout: Duration::from_secs(1),
-            max_body: 1 << 20,
-        }
-    }
+    use crate::imports::http::tests::config;
 
     #[test]
     fn paths_join_the_host_with_its_websocket_scheme() {
