@@ -54,39 +54,9 @@ pub struct MergeArgs {
     pub junit: Option<PathBuf>,
 }
 
-#[derive(Debug, Args)]
-pub struct InspectArgs {
-    /// A `.wasm` component, or a scenario crate folder to build first.
-    pub scenario: PathBuf,
-
-    /// A variable the scenario may read while describing itself.
-    #[arg(long = "var", value_parser = parse_var, value_name = "KEY=VALUE")]
-    pub vars: Vec<(String, String)>,
-}
-
-#[derive(Debug, Args)]
-pub struct RunArgs {
-    /// A `.wasm` component, or a scenario crate folder, which throng builds
-    /// for wasm32-wasip2 with cargo [default: the config file's `scenario`].
-    #[arg(required_unless_present = "config")]
-    pub scenario: Option<PathBuf>,
-
-    /// A TOML file with any of these flags as keys (`spawn-rate = 5`) and
-    /// the stages as tables; flags given here win over it. See
-    /// docs/config.md.
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
-
-    /// The target's base URL; relative URLs in the scenario are joined to
-    /// it, and its host is the one requests may go to.
-    #[arg(short = 'H', long, value_name = "URL")]
-    pub host: Option<String>,
-
-    /// Another host requests may go to, as `name` or `name:port`; repeat
-    /// for more.
-    #[arg(long = "allow-host", value_name = "HOST")]
-    pub allow_hosts: Vec<String>,
-
+/// One plan's load: how many users, how they start, and for how long.
+#[derive(Debug, Clone, Args)]
+pub struct LoadArgs {
     /// How many virtual users to run at once.
     #[arg(short = 'u', long, default_value_t = 1)]
     pub users: u32,
@@ -147,6 +117,88 @@ pub struct RunArgs {
     /// range `1s..3s` [default: the scenario's].
     #[arg(long, value_parser = parse_wait, value_name = "WAIT")]
     pub wait_time: Option<WaitTime>,
+}
+
+/// The flags of one `--plan`, after its name.
+#[derive(Debug, Parser)]
+#[command(name = "--plan", no_binary_name = true, disable_help_flag = true)]
+pub struct PlanArgs {
+    /// Another component than the run's.
+    pub scenario: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub load: LoadArgs,
+
+    #[arg(long, value_delimiter = ',', value_name = "TASK,...")]
+    pub tasks: Vec<String>,
+
+    /// When the plan starts, after the run's start.
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub start: Option<Duration>,
+
+    #[arg(long = "var", value_parser = parse_var, value_name = "KEY=VALUE")]
+    pub vars: Vec<(String, String)>,
+}
+
+impl PlanArgs {
+    /// Every flag at its default.
+    pub fn defaults() -> Self {
+        Self::try_parse_from(std::iter::empty::<String>()).expect("a plan needs no flag")
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// A `.wasm` component, or a scenario crate folder to build first.
+    pub scenario: PathBuf,
+
+    /// A variable the scenario may read while describing itself.
+    #[arg(long = "var", value_parser = parse_var, value_name = "KEY=VALUE")]
+    pub vars: Vec<(String, String)>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// A `.wasm` component, or a scenario crate folder, which throng builds
+    /// for wasm32-wasip2 with cargo [default: the config file's `scenario`].
+    #[arg(required_unless_present = "config")]
+    pub scenario: Option<PathBuf>,
+
+    /// A TOML file with any of these flags as keys (`spawn-rate = 5`), and
+    /// stages and `[[scenarios]]` as tables; flags given here win over it.
+    /// See docs/config.md.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// The target's base URL; relative URLs in the scenario are joined to
+    /// it, and its host is the one requests may go to.
+    #[arg(short = 'H', long, value_name = "URL")]
+    pub host: Option<String>,
+
+    /// Another host requests may go to, as `name` or `name:port`; repeat
+    /// for more.
+    #[arg(long = "allow-host", value_name = "HOST")]
+    pub allow_hosts: Vec<String>,
+
+    #[command(flatten)]
+    pub load: LoadArgs,
+
+    /// Run only these of the scenario's tasks, keeping their weights:
+    /// `--tasks browse,search`.
+    #[arg(long, value_delimiter = ',', value_name = "TASK,...")]
+    pub tasks: Vec<String>,
+
+    /// Run several plans at once, each with its own load, tasks and start:
+    /// `--plan 'chat: --arrival-rate 20 --tasks send_chat_message --start
+    /// 30s'`. The text is a name, `:`, then flags separated by spaces:
+    /// `--users`, `--spawn-rate`, `--stage`, `--iterations`,
+    /// `--shared-iterations`, `--arrival-rate`, `--rate-stage`,
+    /// `--max-users`, `--max-queue`, `--run-time`, `--wait-time`,
+    /// `--tasks`, `--start`, `--var`, and optionally another component's
+    /// path. Every row of the results is tagged with its plan's name.
+    /// Repeat for more; replaces the config file's `[[scenarios]]`.
+    #[arg(long = "plan", value_name = "NAME: FLAGS")]
+    pub plans: Vec<String>,
 
     /// How long tasks in flight at the end may take to finish; then they
     /// are cut, and their requests counted as `aborted`.
@@ -165,7 +217,8 @@ pub struct RunArgs {
     /// `checkout: p95 < 500ms`, `errors: rate < 1%`, `requests: rate >
     /// 100/s` or, for a stream's first event, `chat: ttft p95 < 500ms`
     /// (also `itl`, `ttfb`, `first-chunk`, `chunk-gap`, `headers`,
-    /// `connect`); repeat for more. A failed one makes the exit status 99. With
+    /// `connect`); with several plans, `NAME{scenario=PLAN}` judges one
+    /// plan's rows. Repeat for more. A failed one makes the exit status 99. With
     /// `, abort` (or `, abort after 30s`) it is also judged every second,
     /// and crossing it stops the run.
     #[arg(long = "threshold", value_parser = crate::thresholds::parse, value_name = "THRESHOLD")]
@@ -181,7 +234,8 @@ pub struct RunArgs {
     pub metrics_addr: Option<std::net::SocketAddr>,
 
     /// Write Locust-style CSV files: PREFIX_stats.csv, PREFIX_failures.csv
-    /// and PREFIX_stats_history.csv (a row a second, as the run goes).
+    /// (each with a last `Scenario` column) and PREFIX_stats_history.csv (a
+    /// row a second, as the run goes).
     #[arg(long, value_name = "PREFIX")]
     pub csv: Option<PathBuf>,
 

@@ -26,8 +26,8 @@ use tokio::sync::watch;
 use crate::cli::{Cli, Command, InspectArgs, RunArgs};
 use crate::config::RunConfig;
 use crate::error::{BadInput, EXIT_INTERRUPTED, EXIT_OK, EXIT_THRESHOLDS};
-use crate::report::RunInfo;
-use crate::runtime::vu::RunContext;
+use crate::report::{PlanInfo, RunInfo};
+use crate::runtime::vu::{Run, RunContext};
 use crate::runtime::{EngineOptions, PoolSize};
 use crate::schedule::{Outcome, Phase, Picker, Plan, Users};
 use crate::stats::Stats;
@@ -94,22 +94,97 @@ async fn describe(
     Ok((description, footprint, imports))
 }
 
+/// One plan, loaded and described, before the run's engine exists.
+struct Loaded {
+    config: config::PlanConfig,
+    /// Its index in the run's distinct sources.
+    source: usize,
+    name: String,
+    description: scenario::Description,
+    /// The tasks it picks from: all of the scenario's, or those chosen.
+    tasks: Vec<scenario::Task>,
+}
+
 async fn run(args: RunArgs, given: &dyn Fn(&str) -> bool) -> anyhow::Result<ExitCode> {
     let config = RunConfig::from_args(args, given)?;
     // Find an unwritable results file before the run, not after it.
     for path in [&config.json, &config.junit].into_iter().flatten() {
         error::check_writable(path)?;
     }
-    let source = scenario::load(&config.scenario)?;
     let options = EngineOptions {
         max_memory: config.max_memory,
     };
-    let (description, footprint, _) = describe(&source, options, &config.vars).await?;
-    for warning in runtime::limits::check(pool_instances(&config)) {
-        tracing::warn!("{warning}");
+
+    // Each component is loaded and compiled once, however many plans run
+    // it; each plan is described with its own variables.
+    let mut sources: Vec<scenario::Source> = Vec::new();
+    let mut loaded: Vec<Loaded> = Vec::new();
+    let mut footprint = runtime::Footprint::default();
+    {
+        let engine = runtime::engine(options, None)?;
+        let linker = runtime::linker(&engine)?;
+        let mut pres = Vec::new();
+        for plan in &config.plans {
+            let at = match sources.iter().position(|known| known.path == plan.scenario) {
+                Some(at) => at,
+                None => {
+                    let source = scenario::load(&plan.scenario)?;
+                    let component = scenario::compile(&engine, &source)?;
+                    pres.push(scenario::prepare(&linker, &component, &source.path)?);
+                    sources.push(source);
+                    sources.len() - 1
+                }
+            };
+            let (description, measured) =
+                scenario::describe(&pres[at], &sources[at].path, &plan.vars).await?;
+            footprint.memories = footprint.memories.max(measured.memories);
+            footprint.tables = footprint.tables.max(measured.tables);
+            footprint.table_elements = footprint.table_elements.max(measured.table_elements);
+            let name = plan
+                .name
+                .clone()
+                .unwrap_or_else(|| description.name.clone());
+            let tasks = chosen_tasks(&description, &plan.tasks, plan.name.as_deref())?;
+            loaded.push(Loaded {
+                config: plan.clone(),
+                source: at,
+                name,
+                description,
+                tasks,
+            });
+        }
+    }
+    let names: Vec<String> = loaded.iter().map(|plan| plan.name.clone()).collect();
+    for (i, name) in names.iter().enumerate() {
+        if names[..i].contains(name) {
+            return Err(BadInput(format!(
+                "two plans are named `{name}`; give each its own name (`--plan NAME: ...`, or \
+                 `name` in each `[[scenarios]]`)"
+            ))
+            .into());
+        }
+    }
+    for threshold in &config.thresholds {
+        if let Some(plan) = threshold.plan()
+            && !names.iter().any(|name| name == plan)
+        {
+            return Err(BadInput(format!(
+                "threshold `{}`: the run has no plan `{plan}` (it has {})",
+                threshold.expression,
+                names.join(", ")
+            ))
+            .into());
+        }
     }
 
-    let instances = pool_instances(&config);
+    let instances = config
+        .plans
+        .iter()
+        .map(|plan| plan.load.instances())
+        .fold(0u32, u32::saturating_add);
+    for warning in runtime::limits::check(instances) {
+        tracing::warn!("{warning}");
+    }
     let engine = runtime::engine(
         options,
         Some(PoolSize {
@@ -124,96 +199,88 @@ async fn run(args: RunArgs, given: &dyn Fn(&str) -> bool) -> anyhow::Result<Exit
              (`--users`, `--stage`, `--max-users`) or `--max-memory`"
         ))
     })?;
-    let component = scenario::compile(&engine, &source)?;
     let linker = runtime::linker(&engine)?;
-    let pre = scenario::prepare(&linker, &component, &source.path)?;
-    let plan = Arc::new(Plan {
-        users: config.users,
-        spawn_rate: config.spawn_rate,
-        run_time: config.run_time,
-        stop_timeout: config.stop_timeout,
-        tasks: description.tasks.clone(),
-        wait: config.wait.unwrap_or(description.wait),
-        stages: config.stages.clone(),
-        arrival: config.arrival.clone(),
-        iterations: config.iterations,
-    });
+    let mut pres = Vec::with_capacity(sources.len());
+    for source in &sources {
+        let component = scenario::compile(&engine, source)?;
+        pres.push(scenario::prepare(&linker, &component, &source.path)?);
+    }
 
-    let stats = Arc::new(Stats::new());
-    let (phase, phase_rx) = watch::channel(Phase::Running);
-    let mut context = RunContext::new(
+    let stats = Arc::new(Stats::new(names.clone()));
+    let run = Arc::new(Run::new(
         stats.clone(),
         config.http.clone(),
-        config.vars.clone(),
-        phase_rx,
         config.cpu_budget,
-    );
-    context.corrects_omission = config.arrival.is_some();
-    let run = Arc::new(context);
-    let users = Arc::new(Users {
-        pre,
-        run: run.clone(),
-        plan: plan.clone(),
-        picker: Picker::new(plan.tasks.iter().map(|task| task.weight)),
-        tls: imports::http::tls_config().context("failed to set up TLS")?,
-        shared_left: std::sync::atomic::AtomicU64::new(match plan.iterations {
-            Some(schedule::IterationLimit::Shared(count)) => count,
-            _ => 0,
-        }),
-        queue: plan
-            .arrival
-            .as_ref()
-            .map(|arrival| schedule::arrival::Queue::new(arrival.max_queue)),
-    });
+    ));
+    let tls = imports::http::tls_config().context("failed to set up TLS")?;
+    let mut plans = Vec::with_capacity(loaded.len());
+    for (i, plan) in loaded.iter().enumerate() {
+        let load = &plan.config.load;
+        let schedule = Arc::new(Plan {
+            start: plan.config.start,
+            users: load.users,
+            spawn_rate: load.spawn_rate,
+            run_time: load.run_time,
+            tasks: plan.tasks.clone(),
+            wait: load.wait.unwrap_or(plan.description.wait),
+            stages: load.stages.clone(),
+            arrival: load.arrival.clone(),
+            iterations: load.iterations,
+        });
+        let (phase, phase_rx) = watch::channel(Phase::Running);
+        let mut context = RunContext::new(run.clone(), i, plan.config.vars.clone(), phase_rx);
+        context.corrects_omission = load.arrival.is_some();
+        let users = Arc::new(Users {
+            pre: pres[plan.source].clone(),
+            run: Arc::new(context),
+            picker: Picker::new(schedule.tasks.iter().map(|task| task.weight)),
+            tls: tls.clone(),
+            shared_left: std::sync::atomic::AtomicU64::new(match schedule.iterations {
+                Some(schedule::IterationLimit::Shared(count)) => count,
+                _ => 0,
+            }),
+            queue: schedule
+                .arrival
+                .as_ref()
+                .map(|arrival| schedule::arrival::Queue::new(arrival.max_queue)),
+            plan: schedule,
+        });
+        plans.push((users, phase));
+    }
     let host = config.http.host.as_ref().map(ToString::to_string);
-    let load = if let Some(arrival) = &plan.arrival {
-        let rates: Vec<String> = arrival
-            .stages
-            .iter()
-            .map(|stage| {
-                format!(
-                    " {}:{}",
-                    humantime::format_duration(stage.duration),
-                    stage.rate
-                )
-            })
-            .collect();
-        format!(
-            "{}/s arrival rate{} on {} growing to {}",
-            arrival.rate,
-            rates.concat(),
-            report::console::users(plan.users),
-            arrival.max_users
-        )
-    } else if plan.stages.is_empty() {
-        format!(
-            "{} at {}/s",
-            report::console::users(plan.users),
-            plan.spawn_rate
-        )
+    let against = host
+        .as_ref()
+        .map(|host| format!(", against {host}"))
+        .unwrap_or_default();
+    if let [(users, _)] = plans.as_slice() {
+        let plan = &loaded[0];
+        println!(
+            "running `{}` {}{}: {}{against}",
+            plan.description.name,
+            plan.description.version,
+            tasks_note(plan),
+            load_text(&users.plan)
+        );
     } else {
-        let stages: Vec<String> = plan.stages.iter().map(ToString::to_string).collect();
-        format!("stages {}", stages.join(" "))
-    };
-    println!(
-        "running `{}` {}: {load}, {}, wait {}{}",
-        description.name,
-        description.version,
-        match (plan.run_time, plan.iterations) {
-            (Some(t), _) => format!("for {}", humantime::format_duration(t)),
-            (None, Some(schedule::IterationLimit::PerUser(n))) => format!("{n} tasks a user"),
-            (None, Some(schedule::IterationLimit::Shared(n))) => format!("{n} tasks in all"),
-            (None, None) => "until Ctrl-C".to_owned(),
-        },
-        if plan.arrival.is_some() {
-            "none".to_owned()
-        } else {
-            plan.wait.to_string()
-        },
-        host.as_ref()
-            .map(|host| format!(", against {host}"))
-            .unwrap_or_default(),
-    );
+        println!("running {} plans at once{against}:", plans.len());
+        for ((users, _), plan) in plans.iter().zip(&loaded) {
+            println!(
+                "  {}: `{}` {}{}, from {}: {}",
+                plan.name,
+                plan.description.name,
+                plan.description.version,
+                tasks_note(plan),
+                humantime::format_duration(plan.config.start),
+                load_text(&users.plan)
+            );
+        }
+    }
+    // The run's end, when every plan has one.
+    let run_time = loaded
+        .iter()
+        .map(|plan| Some(plan.config.start + plan.config.load.run_time?))
+        .collect::<Option<Vec<Duration>>>()
+        .and_then(|ends| ends.into_iter().max());
 
     let history = match &config.csv {
         Some(prefix) => Some(
@@ -242,9 +309,9 @@ async fn run(args: RunArgs, given: &dyn Fn(&str) -> bool) -> anyhow::Result<Exit
         .any(|threshold| threshold.abort_after.is_some())
         .then(|| tokio::spawn(watch_thresholds(run.clone(), config.thresholds.clone())));
     let started_at = SystemTime::now();
-    let live = tokio::spawn(report::console::live(run.clone(), plan.run_time));
+    let live = tokio::spawn(report::console::live(run.clone(), run_time));
     let history = history.map(|history| tokio::spawn(report::csv::record(run.clone(), history)));
-    let outcome = schedule::execute(users, phase)
+    let outcome = schedule::execute(plans.clone(), run.clone(), config.stop_timeout)
         .await
         .context("failed to watch for Ctrl-C")?;
     live.abort();
@@ -256,28 +323,9 @@ async fn run(args: RunArgs, given: &dyn Fn(&str) -> bool) -> anyhow::Result<Exit
     run.readers.settle(Duration::from_secs(2)).await;
 
     let snapshot = stats.snapshot();
-    let info = RunInfo {
-        scenario: description.name.clone(),
-        version: description.version.clone(),
-        source: source.path.display().to_string(),
-        host,
-        // The most at once: the arrival-rate pool may have grown past
-        // `--users`.
-        users: plan
-            .users
-            .max(run.peak_users.load(std::sync::atomic::Ordering::Relaxed)),
-        spawn_rate: plan.spawn_rate,
-        run_time: plan.run_time,
-        stages: plan.stages.clone(),
-        started_at,
-        outcome: match outcome {
-            Outcome::Completed => "completed",
-            Outcome::Interrupted { forced: false } => "interrupted",
-            Outcome::Interrupted { forced: true } => "aborted",
-            Outcome::Misconfigured(_) => "misconfigured",
-            Outcome::Halted(_) => "halted",
-        },
-    };
+    let info = run_info(
+        &loaded, &plans, &sources, host, &run, started_at, run_time, &outcome,
+    );
     let verdicts = thresholds::evaluate(&config.thresholds, &snapshot);
     print!("{}", report::console::summary(&info, &snapshot));
     print!("{}", report::console::thresholds(&verdicts));
@@ -310,9 +358,172 @@ async fn run(args: RunArgs, given: &dyn Fn(&str) -> bool) -> anyhow::Result<Exit
     }))
 }
 
+/// The tasks a plan picks from: the scenario's, or the `--tasks` chosen of
+/// them, with their weights.
+fn chosen_tasks(
+    description: &scenario::Description,
+    wanted: &[String],
+    plan: Option<&str>,
+) -> Result<Vec<scenario::Task>, BadInput> {
+    if wanted.is_empty() {
+        return Ok(description.tasks.clone());
+    }
+    let mut tasks = Vec::with_capacity(wanted.len());
+    for name in wanted {
+        let Some(task) = description.tasks.iter().find(|task| task.name == *name) else {
+            let known: Vec<&str> = description.tasks.iter().map(|t| t.name.as_str()).collect();
+            let whose = plan
+                .map(|plan| format!("plan `{plan}`: "))
+                .unwrap_or_default();
+            return Err(BadInput(format!(
+                "{whose}`--tasks`: scenario `{}` has no task `{name}`; its tasks are {}",
+                description.name,
+                known.join(", ")
+            )));
+        };
+        if !tasks
+            .iter()
+            .any(|known: &scenario::Task| known.name == *name)
+        {
+            tasks.push(task.clone());
+        }
+    }
+    Ok(tasks)
+}
+
+/// `, tasks a, b` when a plan runs only some of its scenario's tasks.
+fn tasks_note(plan: &Loaded) -> String {
+    if plan.tasks.len() == plan.description.tasks.len() {
+        return String::new();
+    }
+    let names: Vec<&str> = plan.tasks.iter().map(|task| task.name.as_str()).collect();
+    format!(" (tasks {})", names.join(", "))
+}
+
+/// A plan's load in words: `50 users at 10/s, for 1m, wait 1s`.
+fn load_text(plan: &Plan) -> String {
+    let load = if let Some(arrival) = &plan.arrival {
+        let rates: Vec<String> = arrival
+            .stages
+            .iter()
+            .map(|stage| {
+                format!(
+                    " {}:{}",
+                    humantime::format_duration(stage.duration),
+                    stage.rate
+                )
+            })
+            .collect();
+        format!(
+            "{}/s arrival rate{} on {} growing to {}",
+            arrival.rate,
+            rates.concat(),
+            report::console::users(plan.users),
+            arrival.max_users
+        )
+    } else if plan.stages.is_empty() {
+        format!(
+            "{} at {}/s",
+            report::console::users(plan.users),
+            plan.spawn_rate
+        )
+    } else {
+        let stages: Vec<String> = plan.stages.iter().map(ToString::to_string).collect();
+        format!("stages {}", stages.join(" "))
+    };
+    format!(
+        "{load}, {}, wait {}",
+        match (plan.run_time, plan.iterations) {
+            (Some(t), Some(schedule::IterationLimit::PerUser(n))) => {
+                format!("{n} tasks a user within {}", humantime::format_duration(t))
+            }
+            (Some(t), Some(schedule::IterationLimit::Shared(n))) => {
+                format!("{n} tasks in all within {}", humantime::format_duration(t))
+            }
+            (Some(t), None) => format!("for {}", humantime::format_duration(t)),
+            (None, Some(schedule::IterationLimit::PerUser(n))) => format!("{n} tasks a user"),
+            (None, Some(schedule::IterationLimit::Shared(n))) => format!("{n} tasks in all"),
+            (None, None) => "until Ctrl-C".to_owned(),
+        },
+        if plan.arrival.is_some() {
+            "none".to_owned()
+        } else {
+            plan.wait.to_string()
+        },
+    )
+}
+
+/// What the reports say of the run besides its figures.
+#[allow(clippy::too_many_arguments)]
+fn run_info(
+    loaded: &[Loaded],
+    plans: &[(Arc<Users>, watch::Sender<Phase>)],
+    sources: &[scenario::Source],
+    host: Option<String>,
+    run: &Run,
+    started_at: SystemTime,
+    run_time: Option<Duration>,
+    outcome: &Outcome,
+) -> RunInfo {
+    let distinct = |field: &dyn Fn(&Loaded) -> String| {
+        let mut all: Vec<String> = Vec::new();
+        for plan in loaded {
+            let value = field(plan);
+            if !all.contains(&value) {
+                all.push(value);
+            }
+        }
+        all.join(" + ")
+    };
+    let single = (plans.len() == 1).then(|| &plans[0].0.plan);
+    let peak = run.peak_users.load(std::sync::atomic::Ordering::Relaxed);
+    RunInfo {
+        scenario: distinct(&|plan| plan.description.name.clone()),
+        version: distinct(&|plan| plan.description.version.clone()),
+        source: sources
+            .iter()
+            .map(|source| source.path.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+        host,
+        // The most at once: the arrival-rate pool may have grown past
+        // `--users`.
+        users: match single {
+            Some(plan) => plan.users.max(peak),
+            None => peak,
+        },
+        spawn_rate: plans.iter().map(|(users, _)| users.plan.spawn_rate).sum(),
+        run_time: single.map_or(run_time, |plan| plan.run_time),
+        stages: single.map(|plan| plan.stages.clone()).unwrap_or_default(),
+        started_at,
+        outcome: match outcome {
+            Outcome::Completed => "completed",
+            Outcome::Interrupted { forced: false } => "interrupted",
+            Outcome::Interrupted { forced: true } => "aborted",
+            Outcome::Misconfigured(_) => "misconfigured",
+            Outcome::Halted(_) => "halted",
+        },
+        plans: loaded
+            .iter()
+            .zip(plans)
+            .map(|(plan, (users, _))| PlanInfo {
+                name: plan.name.clone(),
+                source: sources[plan.source].path.display().to_string(),
+                tasks: plan.tasks.iter().map(|task| task.name.clone()).collect(),
+                start: plan.config.start,
+                load: load_text(&users.plan),
+                users: users
+                    .run
+                    .plan_peak
+                    .load(std::sync::atomic::Ordering::Relaxed),
+            })
+            .collect(),
+    }
+}
+
 /// Judges the thresholds marked `abort` every second, and stops the run
 /// when one is crossed.
-async fn watch_thresholds(run: Arc<RunContext>, thresholds: Vec<thresholds::Threshold>) {
+async fn watch_thresholds(run: Arc<Run>, thresholds: Vec<thresholds::Threshold>) {
     let mut ticker = tokio::time::interval(std::time::Duration::from_secs(1));
     // The first tick is at once; the first judgement a second in.
     ticker.tick().await;
@@ -330,19 +541,6 @@ async fn watch_thresholds(run: Arc<RunContext>, thresholds: Vec<thresholds::Thre
             run.halt.send_replace(Some(message));
             return;
         }
-    }
-}
-
-/// Instances the pool holds. With stages, users lowered by one stage finish
-/// their task while the next may raise the count again: room for a tenth
-/// more (at least 10) covers them.
-fn pool_instances(config: &RunConfig) -> u32 {
-    if let Some(arrival) = &config.arrival {
-        arrival.max_users
-    } else if config.stages.is_empty() {
-        config.users
-    } else {
-        config.users.saturating_add((config.users / 10).max(10))
     }
 }
 

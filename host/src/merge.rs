@@ -100,6 +100,12 @@ fn add(merged: &mut ReadResults, file: &ReadResults, end: &mut SystemTime) {
     info.run_time = info.run_time.max(file.info.run_time);
     info.started_at = info.started_at.min(file.info.started_at);
     *end = (*end).max(file.info.started_at + file.snapshot.elapsed);
+    for plan in &file.info.plans {
+        match info.plans.iter_mut().find(|mine| mine.name == plan.name) {
+            Some(mine) => mine.users += plan.users,
+            None => info.plans.push(plan.clone()),
+        }
+    }
     // The merge is only as complete as its least complete part.
     if info.outcome == "completed" {
         info.outcome = file.info.outcome;

@@ -17,6 +17,10 @@
 //! a stream), `itl` or `event-gap` (between events): `'chat: ttft p95 <
 //! 500ms'`.
 //!
+//! `NAME{scenario=PLAN}` judges only the rows of one of the run's plans
+//! (the config file's `[[scenarios]]`); without it, the rows of every plan
+//! under the name count together.
+//!
 //! A threshold that ends in `, abort` is also judged every second while the
 //! run goes, and crossing it stops the run (gracefully, as the end of the
 //! run time does); `, abort after 30s` waits that long before judging, so
@@ -24,7 +28,7 @@
 
 use std::fmt;
 
-use crate::stats::{RequestStats, Samples, Snapshot};
+use crate::stats::{RequestStats, Samples, Snapshot, TaskStats};
 
 /// One parsed `--threshold`.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,6 +36,8 @@ pub struct Threshold {
     /// As the user wrote it, trimmed.
     pub expression: String,
     metric: Metric,
+    /// Only the rows of this plan, when given as `NAME{scenario=PLAN}`.
+    plan: Option<String>,
     /// A request figure other than the latency, for request names.
     figure: Option<Figure>,
     stat: Stat,
@@ -144,7 +150,7 @@ pub fn parse(text: &str) -> Result<Threshold, String> {
     let (name, condition) = criterion
         .rsplit_once(':')
         .ok_or("expected `NAME: STAT OP VALUE`, such as `checkout: p95 < 500ms`")?;
-    let name = name.trim();
+    let (name, plan) = parse_plan(name.trim())?;
     if name.is_empty() {
         return Err("the name before `:` is empty".to_owned());
     }
@@ -182,12 +188,35 @@ pub fn parse(text: &str) -> Result<Threshold, String> {
     Ok(Threshold {
         expression,
         metric,
+        plan,
         figure,
         stat,
         op,
         limit,
         abort_after,
     })
+}
+
+/// Splits `NAME{scenario=PLAN}` into the name and the plan.
+fn parse_plan(name: &str) -> Result<(&str, Option<String>), String> {
+    let Some((bare, rest)) = name.split_once('{') else {
+        return Ok((name, None));
+    };
+    let inner = rest
+        .strip_suffix('}')
+        .ok_or("expected `NAME{scenario=PLAN}`, with the `}` last before `:`")?;
+    let plan = match inner.split_once('=') {
+        Some((key, value)) if key.trim() == "scenario" => value.trim().trim_matches('"'),
+        _ => {
+            return Err(format!(
+                "`{{{inner}}}`: only `{{scenario=PLAN}}` selects rows"
+            ));
+        }
+    };
+    if plan.is_empty() {
+        return Err("`{scenario=}` names no plan".to_owned());
+    }
+    Ok((bare.trim(), Some(plan.to_owned())))
 }
 
 /// `abort` or `abort after 30s`, after the criterion's comma.
@@ -330,6 +359,11 @@ pub fn evaluate(thresholds: &[Threshold], snapshot: &Snapshot) -> Vec<Verdict> {
 }
 
 impl Threshold {
+    /// The plan it judges alone, if it names one.
+    pub fn plan(&self) -> Option<&str> {
+        self.plan.as_deref()
+    }
+
     fn name(&self) -> &str {
         match &self.metric {
             Metric::Requests => "requests",
@@ -344,6 +378,17 @@ impl Threshold {
 /// is none: nothing recorded under the name, or a statistic that does not
 /// apply to what the name is.
 fn observe(threshold: &Threshold, snapshot: &Snapshot) -> Result<f64, String> {
+    let only;
+    let snapshot = match &threshold.plan {
+        None => snapshot,
+        Some(plan) => {
+            if !snapshot.scenarios.contains(plan) {
+                return Err(format!("the run had no scenario `{plan}`"));
+            }
+            only = of_plan(snapshot, plan);
+            &only
+        }
+    };
     let per_second = |count: u64| snapshot.rate(count);
     let share = |part: u64, whole: u64| part as f64 * 100.0 / whole as f64;
     let stat = threshold.stat;
@@ -355,13 +400,15 @@ fn observe(threshold: &Threshold, snapshot: &Snapshot) -> Result<f64, String> {
         ))
     };
     if let Some(figure) = threshold.figure {
-        let mut found: Option<RequestStats> = None;
-        for (row, _, stats) in &snapshot.requests {
-            if matches!(&threshold.metric, Metric::Named(wanted) if wanted != row) {
-                continue;
-            }
-            found.get_or_insert_with(RequestStats::default).add(stats);
-        }
+        let rows: Vec<&RequestStats> = snapshot
+            .requests
+            .iter()
+            .filter(
+                |row| !matches!(&threshold.metric, Metric::Named(wanted) if *wanted != row.name),
+            )
+            .map(|row| &row.stats)
+            .collect();
+        let found = (!rows.is_empty()).then(|| crate::stats::combine(rows));
         let Some(stats) = found else {
             return Err(format!("the run recorded no request named `{name}`"));
         };
@@ -382,7 +429,7 @@ fn observe(threshold: &Threshold, snapshot: &Snapshot) -> Result<f64, String> {
             }
         }
         Metric::Dropped => {
-            let Some(iterations) = snapshot.iterations else {
+            let Some(iterations) = snapshot.iterations_total() else {
                 return Err(
                     "`dropped` counts arrival-rate iterations; this run had none".to_owned(),
                 );
@@ -394,15 +441,23 @@ fn observe(threshold: &Threshold, snapshot: &Snapshot) -> Result<f64, String> {
             }
         }
         Metric::Named(name) => {
-            let mut found: Option<RequestStats> = None;
-            for (_, _, stats) in snapshot.requests.iter().filter(|(n, _, _)| n == name) {
-                found.get_or_insert_with(RequestStats::default).add(stats);
-            }
-            if let Some(stats) = found {
+            let rows: Vec<&RequestStats> = snapshot
+                .requests
+                .iter()
+                .filter(|row| row.name == *name)
+                .map(|row| &row.stats)
+                .collect();
+            if !rows.is_empty() {
+                let stats = crate::stats::combine(rows);
                 return requests(&stats, stat, threshold.limit, &per_second)
                     .ok_or_else(|| format!("no `{name}` request was timed"));
             }
-            if let Some((_, task)) = snapshot.tasks.iter().find(|(n, _)| n == name) {
+            let tasks = named(&snapshot.tasks, name, |all: &mut TaskStats, one| {
+                all.count += one.count;
+                all.failures += one.failures;
+                all.duration.add(&one.duration);
+            });
+            if let Some(task) = tasks {
                 return match (stat, threshold.limit) {
                     (Stat::Count, _) => Ok(task.count as f64),
                     (Stat::Rate, Limit::Percent(_)) => Ok(share(task.failures, task.count)),
@@ -412,15 +467,25 @@ fn observe(threshold: &Threshold, snapshot: &Snapshot) -> Result<f64, String> {
                     }
                 };
             }
-            if let Some((_, samples)) = snapshot.trends.iter().find(|(n, _)| n == name) {
+            if let Some(samples) = named(&snapshot.trends, name, |all: &mut Samples, one| {
+                all.add(one)
+            }) {
                 return match (stat, threshold.limit) {
                     (Stat::Count, _) => Ok(samples.len() as f64),
                     (Stat::Rate, Limit::PerSecond(_)) => Ok(per_second(samples.len())),
                     (Stat::Rate, _) => misfit("a trend", "values, a count and a pace (`/s`)"),
-                    _ => timed(samples, stat).ok_or_else(|| format!("trend `{name}` is empty")),
+                    _ => timed(&samples, stat).ok_or_else(|| format!("trend `{name}` is empty")),
                 };
             }
-            if let Some((_, check)) = snapshot.checks.iter().find(|(n, _)| n == name) {
+            let checks = named(
+                &snapshot.checks,
+                name,
+                |all: &mut crate::stats::CheckRow, one| {
+                    all.passes += one.passes;
+                    all.failures += one.failures;
+                },
+            );
+            if let Some(check) = checks {
                 let runs = check.passes + check.failures;
                 return match (stat, threshold.limit) {
                     (Stat::Count, _) => Ok(runs as f64),
@@ -428,15 +493,62 @@ fn observe(threshold: &Threshold, snapshot: &Snapshot) -> Result<f64, String> {
                     _ => misfit("a check", "a count and a share of passes (`%`)"),
                 };
             }
-            if let Some((_, value)) = snapshot.counters.iter().find(|(n, _)| n == name) {
+            if let Some(value) = named(&snapshot.counters, name, |all: &mut u64, one| {
+                *all = all.saturating_add(*one)
+            }) {
                 return match (stat, threshold.limit) {
-                    (Stat::Count, _) => Ok(*value as f64),
-                    (Stat::Rate, Limit::PerSecond(_)) => Ok(per_second(*value)),
+                    (Stat::Count, _) => Ok(value as f64),
+                    (Stat::Rate, Limit::PerSecond(_)) => Ok(per_second(value)),
                     _ => misfit("a counter", "a count and a pace (`/s`)"),
                 };
             }
             Err(format!("the run recorded nothing named `{name}`"))
         }
+    }
+}
+
+/// The rows named `name`, of every plan, added up; `None` when there are
+/// none.
+fn named<T: Default>(
+    rows: &[crate::stats::Row<T>],
+    name: &str,
+    add: impl Fn(&mut T, &T),
+) -> Option<T> {
+    let mut found = None;
+    for row in rows.iter().filter(|row| row.name == name) {
+        add(found.get_or_insert_with(T::default), &row.value);
+    }
+    found
+}
+
+/// The rows of one plan only.
+fn of_plan(snapshot: &Snapshot, plan: &str) -> Snapshot {
+    fn keep<T: Clone>(rows: &[crate::stats::Row<T>], plan: &str) -> Vec<crate::stats::Row<T>> {
+        rows.iter()
+            .filter(|row| row.scenario == plan)
+            .cloned()
+            .collect()
+    }
+    Snapshot {
+        elapsed: snapshot.elapsed,
+        scenarios: vec![plan.to_owned()],
+        requests: snapshot
+            .requests
+            .iter()
+            .filter(|row| row.scenario == plan)
+            .cloned()
+            .collect(),
+        tasks: keep(&snapshot.tasks, plan),
+        trends: keep(&snapshot.trends, plan),
+        checks: keep(&snapshot.checks, plan),
+        counters: keep(&snapshot.counters, plan),
+        errors: Vec::new(),
+        iterations: snapshot
+            .iterations
+            .iter()
+            .filter(|(name, _)| name == plan)
+            .cloned()
+            .collect(),
     }
 }
 
@@ -512,10 +624,10 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::stats::{ErrorKind, Exchange, Stats, StreamEnd, StreamMark};
+    use crate::stats::{ErrorKind, Exchange, Recorder, StreamEnd, StreamMark};
 
     fn snapshot() -> Snapshot {
-        let stats = Stats::new();
+        let stats = Recorder::single("s");
         for ms in [10, 20, 30, 40, 500] {
             let failure = (ms == 500).then_some((ErrorKind::Status5xx, "status 503"));
             stats.record_request(
@@ -610,7 +722,7 @@ mod tests {
 
     #[test]
     fn shares_of_nothing_fail_rather_than_pass() {
-        let empty = Stats::new().snapshot();
+        let empty = Recorder::single("s").snapshot();
         let verdicts = evaluate(
             &[
                 parse("errors: rate < 1%").unwrap(),
@@ -627,7 +739,7 @@ mod tests {
 
     #[test]
     fn dropped_iterations_and_counters_can_be_judged() {
-        let stats = Stats::new();
+        let stats = Recorder::single("s");
         stats.record_iterations(100, 90, 10);
         stats.record_counter("tokens", 40);
         let snapshot = stats.snapshot();
@@ -667,7 +779,7 @@ mod tests {
 
     #[test]
     fn stream_figures_are_judged_on_their_own_histograms() {
-        let stats = Stats::new();
+        let stats = Recorder::single("s");
         for first in [200, 250, 300] {
             let first = Duration::from_millis(first);
             stats.record_stream("chat", "POST", StreamMark::Event, true, first);

@@ -12,6 +12,7 @@ mod interrupt;
 mod merge;
 mod nginx;
 mod origin;
+mod plans;
 mod scenarios;
 mod server;
 mod streams;

@@ -93,10 +93,12 @@ pub struct TestServer {
     _server: Background,
 }
 
-/// When the first `/stall` request came, and how many `/delay` and
-/// `/stall` requests the server held at once.
+/// When the first `/stall` request came, how many `/delay` and `/stall`
+/// requests the server held at once, and when each path was first asked
+/// for.
 #[derive(Debug)]
 struct Load {
+    first_seen: Mutex<HashMap<String, Instant>>,
     first_stall: std::sync::OnceLock<Instant>,
     in_flight: AtomicUsize,
     most_in_flight: AtomicUsize,
@@ -123,6 +125,7 @@ impl TestServer {
     pub fn start() -> Self {
         let counts: Counts = Arc::default();
         let load = Arc::new(Load {
+            first_seen: Mutex::default(),
             first_stall: std::sync::OnceLock::new(),
             in_flight: AtomicUsize::new(0),
             most_in_flight: AtomicUsize::new(0),
@@ -159,6 +162,11 @@ impl TestServer {
         self.counts.lock().unwrap().values().sum()
     }
 
+    /// When `path` was first asked for, if it was.
+    pub fn first_seen(&self, path: &str) -> Option<Instant> {
+        self.load.first_seen.lock().unwrap().get(path).copied()
+    }
+
     /// The most `/delay` and `/stall` requests held at once.
     pub fn most_in_flight(&self) -> usize {
         self.load.most_in_flight.load(Ordering::SeqCst)
@@ -168,6 +176,11 @@ impl TestServer {
 async fn answer(counts: Counts, load: Arc<Load>, uri: Uri, headers: HeaderMap) -> Response {
     let path = uri.path().to_owned();
     *counts.lock().unwrap().entry(path.clone()).or_default() += 1;
+    load.first_seen
+        .lock()
+        .unwrap()
+        .entry(path.clone())
+        .or_insert_with(Instant::now);
     if let Some(ms) = path.strip_prefix("/delay/").and_then(|ms| ms.parse().ok()) {
         let _held = Held::new(&load);
         tokio::time::sleep(Duration::from_millis(ms)).await;

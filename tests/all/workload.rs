@@ -239,13 +239,23 @@ fn csv_files_follow_locusts_layout() {
 
     let failures = read("failures");
     assert!(
-        failures.starts_with("Method,Name,Error,Occurrences\n"),
+        failures.starts_with("Method,Name,Error,Occurrences,Scenario\n"),
         "{failures}"
     );
     assert!(
         failures.contains("GET,/status/503,status-5xx: status 503 Service Unavailable"),
         "{failures}"
     );
+    // Every row ends with the plan it came from; the aggregate with none.
+    assert!(
+        stats.lines().next().unwrap().ends_with(",100%,Scenario"),
+        "{stats}"
+    );
+    assert!(
+        stats.lines().nth(1).unwrap().ends_with(",failures"),
+        "{stats}"
+    );
+    assert!(aggregated.ends_with(','), "{stats}");
 
     let history = read("stats_history");
     let rows: Vec<&str> = history.lines().skip(1).collect();
@@ -298,7 +308,7 @@ fn prometheus_scrapes_the_live_counts() {
             .unwrap_or_else(|| panic!("no `{prefix}` in\n{answer}"));
         line.rsplit(' ').next().unwrap().parse().unwrap()
     };
-    let labels = r#"name="/delay/20",method="GET""#;
+    let labels = r#"scenario="fetch",name="/delay/20",method="GET""#;
     let requests = value(&format!("throng_requests_total{{{labels}}} "));
     assert!(requests > 20, "{answer}");
     let everything = value(&format!(

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use url::Url;
 
-use crate::cli::RunArgs;
+use crate::cli::{LoadArgs, RunArgs};
 use crate::schedule::WaitTime;
 use crate::schedule::{Arrival, IterationLimit, stages};
 
@@ -50,6 +50,8 @@ pub enum ConfigError {
     BadMaxMemory,
     #[error("`--timeout` and `--cpu-budget` must be longer than zero")]
     ZeroLimit,
+    #[error("{0}")]
+    Plan(String),
 }
 
 /// Where requests may go and how long they may take.
@@ -89,19 +91,10 @@ impl HttpConfig {
 /// Everything a run needs from the command line, validated.
 #[derive(Debug, Clone)]
 pub struct RunConfig {
-    pub scenario: PathBuf,
+    /// What runs: one plan, or several (`--plan`, `[[scenarios]]`).
+    pub plans: Vec<PlanConfig>,
     pub http: HttpConfig,
-    /// With stages, the most users at once.
-    pub users: u32,
-    pub spawn_rate: f64,
-    pub stages: Vec<crate::schedule::Stage>,
-    pub arrival: Option<Arrival>,
-    pub iterations: Option<IterationLimit>,
-    pub run_time: Option<Duration>,
-    /// Overrides the scenario's wait time when given.
-    pub wait: Option<WaitTime>,
     pub stop_timeout: Duration,
-    pub vars: Vec<(String, String)>,
     pub json: Option<PathBuf>,
     pub thresholds: Vec<crate::thresholds::Threshold>,
     pub junit: Option<PathBuf>,
@@ -111,111 +104,136 @@ pub struct RunConfig {
     pub max_memory: u64,
 }
 
+/// One plan of a run: a component, the tasks it picks from, its load and
+/// when it starts.
+#[derive(Debug, Clone)]
+pub struct PlanConfig {
+    /// The name its rows carry; `None`: the scenario's own name.
+    pub name: Option<String>,
+    pub scenario: PathBuf,
+    /// Only these tasks; empty: all of them.
+    pub tasks: Vec<String>,
+    /// After the run's start.
+    pub start: Duration,
+    /// The run's variables, then the plan's own.
+    pub vars: Vec<(String, String)>,
+    pub load: Load,
+}
+
+/// One plan's load model, validated.
+#[derive(Debug, Clone)]
+pub struct Load {
+    /// With stages, the most users at once.
+    pub users: u32,
+    pub spawn_rate: f64,
+    pub stages: Vec<crate::schedule::Stage>,
+    pub arrival: Option<Arrival>,
+    pub iterations: Option<IterationLimit>,
+    pub run_time: Option<Duration>,
+    /// Overrides the scenario's wait time when given.
+    pub wait: Option<WaitTime>,
+}
+
+impl Load {
+    /// Instances the pool holds for this load. With stages, users lowered
+    /// by one stage finish their task while the next may raise the count
+    /// again: room for a tenth more (at least 10) covers them.
+    pub fn instances(&self) -> u32 {
+        if let Some(arrival) = &self.arrival {
+            arrival.max_users
+        } else if self.stages.is_empty() {
+            self.users
+        } else {
+            self.users.saturating_add((self.users / 10).max(10))
+        }
+    }
+}
+
+/// The load flags, as clap ids: with plans, each sets its own.
+const LOAD_IDS: [&str; 11] = [
+    "users",
+    "spawn_rate",
+    "stages",
+    "iterations",
+    "shared_iterations",
+    "arrival_rate",
+    "rate_stages",
+    "max_users",
+    "max_queue",
+    "run_time",
+    "wait_time",
+];
+
 impl RunConfig {
     /// `given` says which arguments the command line gave (by clap id):
     /// the config file fills in the others.
     pub fn from_args(mut args: RunArgs, given: &dyn Fn(&str) -> bool) -> Result<Self, ConfigError> {
-        let filled = match args.config.clone() {
+        let (filled, file_plans) = match args.config.clone() {
             Some(path) => file::apply(&path, &mut args, given).map_err(ConfigError::File)?,
-            None => Vec::new(),
+            None => (Vec::new(), Vec::new()),
         };
         let chosen = |id: &str| given(id) || filled.contains(&id);
-        // The command line refuses these pairs itself; a file can bring one
-        // half of a pair and a flag the other.
-        for (one, other) in [
-            ("stages", "users"),
-            ("stages", "spawn_rate"),
-            ("stages", "run_time"),
-            ("stages", "arrival_rate"),
-            ("stages", "rate_stages"),
-            ("rate_stages", "run_time"),
-            ("arrival_rate", "spawn_rate"),
-            ("rate_stages", "spawn_rate"),
-            ("arrival_rate", "wait_time"),
-            ("rate_stages", "wait_time"),
-            ("iterations", "shared_iterations"),
-            ("iterations", "stages"),
-            ("iterations", "arrival_rate"),
-            ("iterations", "rate_stages"),
-            ("shared_iterations", "stages"),
-            ("shared_iterations", "arrival_rate"),
-            ("shared_iterations", "rate_stages"),
-        ] {
-            if chosen(one) && chosen(other) {
-                return Err(ConfigError::Conflict(flag(one), flag(other)));
-            }
-        }
-        let scenario = args.scenario.clone().ok_or(ConfigError::NoScenario)?;
         let host = args.host.as_deref().map(parse_host).transpose()?;
-        let (users, run_time) = if args.stages.is_empty() {
-            (args.users, args.run_time)
+
+        let load_given: Vec<&str> = LOAD_IDS
+            .into_iter()
+            .chain(["tasks"])
+            .filter(|id| given(id))
+            .collect();
+        let from_flags = !args.plans.is_empty();
+        let plans = if from_flags {
+            // Only the run time and the wait may be given for all plans.
+            if let Some(id) = load_given
+                .iter()
+                .find(|id| !matches!(**id, "run_time" | "wait_time"))
+            {
+                return Err(ConfigError::Plan(format!(
+                    "{} sets the load of a run of one plan; with `--plan`, give it inside each",
+                    flag(id)
+                )));
+            }
+            let mut plans = Vec::with_capacity(args.plans.len());
+            for text in &args.plans {
+                plans.push(plan_from_flag(text, &args, given)?);
+            }
+            plans
+        } else if !file_plans.is_empty() && load_given.is_empty() {
+            let mut plans = Vec::with_capacity(file_plans.len());
+            for (place, mut plan, mut filled) in file_plans {
+                inherit(&mut plan.load, &mut filled, &args.load, &chosen);
+                let chosen = |id: &str| filled.contains(&id);
+                let plan = plan_config(plan, &args, &chosen, true)
+                    .map_err(|err| ConfigError::Plan(format!("{place}: {err}")))?;
+                plans.push(plan);
+            }
+            plans
         } else {
-            let total = stages::total(&args.stages);
-            if total.is_zero() || stages::peak(&args.stages) == 0 {
-                return Err(ConfigError::EmptyStages);
+            if !file_plans.is_empty() {
+                println!(
+                    "the command line's load flags replace the config file's {} scenarios",
+                    file_plans.len()
+                );
             }
-            (stages::peak(&args.stages), Some(total))
+            let scenario = args.scenario.clone().ok_or(ConfigError::NoScenario)?;
+            vec![PlanConfig {
+                name: None,
+                scenario,
+                tasks: args.tasks.clone(),
+                start: Duration::ZERO,
+                vars: args.vars.clone(),
+                load: load(&args.load, &chosen)?,
+            }]
         };
-        if users == 0 {
-            return Err(ConfigError::NoUsers);
+        let mut names: Vec<&str> = Vec::new();
+        for name in plans.iter().filter_map(|plan| plan.name.as_deref()) {
+            if names.contains(&name) {
+                return Err(ConfigError::Plan(format!(
+                    "two plans are named `{name}`; each needs its own name"
+                )));
+            }
+            names.push(name);
         }
-        let arrival = if args.arrival_rate.is_none() && args.rate_stages.is_empty() {
-            if args.max_users.is_some() || args.max_queue.is_some() {
-                return Err(ConfigError::NeedsArrival);
-            }
-            None
-        } else {
-            // With rate stages the rate starts at `--arrival-rate`, or at 0.
-            let rate = args.arrival_rate.unwrap_or(0.0);
-            // A ramp may start from 0; a constant rate must be above it.
-            let usable =
-                rate.is_finite() && (rate > 0.0 || (rate == 0.0 && !args.rate_stages.is_empty()));
-            if args.arrival_rate.is_some() && !usable {
-                return Err(ConfigError::BadArrivalRate(rate));
-            }
-            let arrival = Arrival {
-                rate,
-                stages: args.rate_stages,
-                max_users: args.max_users.unwrap_or(users.max(100)),
-                max_queue: 0,
-            };
-            if arrival.peak() <= 0.0 {
-                return Err(ConfigError::NoRate);
-            }
-            if stages_total(&arrival.stages).is_some_and(|total| total.is_zero()) {
-                return Err(ConfigError::NoRate);
-            }
-            if arrival.max_users < users {
-                return Err(ConfigError::MaxUsersBelowUsers(arrival.max_users, users));
-            }
-            let max_queue = args
-                .max_queue
-                .unwrap_or((arrival.peak() * 10.0).ceil() as usize);
-            if max_queue == 0 {
-                return Err(ConfigError::NoQueue);
-            }
-            Some(Arrival {
-                max_queue,
-                ..arrival
-            })
-        };
-        let run_time = match &arrival {
-            Some(arrival) if !arrival.stages.is_empty() => Some(
-                arrival
-                    .stages
-                    .iter()
-                    .map(|stage| stage.duration)
-                    .sum::<Duration>(),
-            ),
-            _ => run_time,
-        };
-        let spawn_rate = args.spawn_rate.unwrap_or(f64::from(users));
-        if !(spawn_rate.is_finite() && spawn_rate > 0.0) {
-            return Err(ConfigError::BadSpawnRate(spawn_rate));
-        }
-        if run_time == Some(Duration::ZERO) {
-            return Err(ConfigError::NoRunTime);
-        }
+
         for entry in &args.allow_hosts {
             if entry.is_empty() || entry.contains('/') || entry.contains(char::is_whitespace) {
                 return Err(ConfigError::BadAllowHost(entry.clone()));
@@ -229,27 +247,14 @@ impl RunConfig {
         }
 
         Ok(Self {
-            scenario,
+            plans,
             http: HttpConfig {
                 host,
                 allowed_hosts: args.allow_hosts,
                 timeout: args.timeout,
                 max_body: args.max_body_size,
             },
-            users,
-            spawn_rate,
-            stages: args.stages,
-            arrival,
-            iterations: match (args.iterations, args.shared_iterations) {
-                (Some(0), _) | (_, Some(0)) => return Err(ConfigError::NoIterations),
-                (Some(count), _) => Some(IterationLimit::PerUser(count)),
-                (None, Some(count)) => Some(IterationLimit::Shared(count)),
-                (None, None) => None,
-            },
-            run_time,
-            wait: args.wait_time,
             stop_timeout: args.stop_timeout,
-            vars: args.vars,
             json: args.json,
             thresholds: args.thresholds,
             junit: args.junit,
@@ -259,6 +264,241 @@ impl RunConfig {
             max_memory: args.max_memory,
         })
     }
+}
+
+/// Parses `--plan 'NAME: FLAGS'`; the run's `--run-time` and `--wait-time`
+/// apply to a plan that sets neither and can use them.
+fn plan_from_flag(
+    text: &str,
+    run: &RunArgs,
+    run_given: &dyn Fn(&str) -> bool,
+) -> Result<PlanConfig, ConfigError> {
+    use clap::{CommandFactory as _, FromArgMatches as _};
+    let bad = |what: String| ConfigError::Plan(format!("`--plan {text}`: {what}"));
+    let (name, flags) = text
+        .split_once(':')
+        .ok_or_else(|| bad("expected `NAME: FLAGS`, such as `chat: --users 5`".to_owned()))?;
+    let name = name.trim();
+    check_plan_name(name).map_err(&bad)?;
+    let words = flags.split_whitespace();
+    let matches = crate::cli::PlanArgs::command()
+        .try_get_matches_from(words)
+        .map_err(|err| bad(first_line(&err.render().to_string())))?;
+    let mut plan =
+        crate::cli::PlanArgs::from_arg_matches(&matches).map_err(|err| bad(err.to_string()))?;
+    let given = |id: &str| matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
+    let mut chosen: Vec<&str> = LOAD_IDS.into_iter().filter(|id| given(id)).collect();
+    inherit(&mut plan.load, &mut chosen, &run.load, &|id| run_given(id));
+    let plan = PlanDraft {
+        name: Some(name.to_owned()),
+        scenario: plan.scenario,
+        tasks: plan.tasks,
+        start: plan.start,
+        vars: plan.vars,
+        load: plan.load,
+    };
+    plan_config(plan, run, &|id| chosen.contains(&id), false).map_err(|err| match err {
+        ConfigError::Plan(message) => bad(message),
+        other => bad(other.to_string()),
+    })
+}
+
+/// Gives a plan the run-wide run time and wait, where it sets neither and
+/// its model can use them.
+pub(crate) fn inherit(
+    load: &mut LoadArgs,
+    chosen: &mut Vec<&'static str>,
+    run: &LoadArgs,
+    run_chosen: &dyn Fn(&str) -> bool,
+) {
+    let ramps = chosen.contains(&"stages") || chosen.contains(&"rate_stages");
+    if run_chosen("run_time") && !chosen.contains(&"run_time") && !ramps {
+        load.run_time = run.run_time;
+        chosen.push("run_time");
+    }
+    let open = chosen.contains(&"arrival_rate") || chosen.contains(&"rate_stages");
+    if run_chosen("wait_time") && !chosen.contains(&"wait_time") && !open {
+        load.wait_time = run.wait_time;
+        chosen.push("wait_time");
+    }
+}
+
+/// A plan before validation, from a flag or the config file.
+#[derive(Debug)]
+pub(crate) struct PlanDraft {
+    pub name: Option<String>,
+    /// `None`: the run's scenario.
+    pub scenario: Option<PathBuf>,
+    pub tasks: Vec<String>,
+    pub start: Option<Duration>,
+    pub vars: Vec<(String, String)>,
+    pub load: LoadArgs,
+}
+
+/// Validates one plan of several.
+fn plan_config(
+    plan: PlanDraft,
+    run: &RunArgs,
+    chosen: &dyn Fn(&str) -> bool,
+    from_file: bool,
+) -> Result<PlanConfig, ConfigError> {
+    if let Some(name) = &plan.name {
+        check_plan_name(name).map_err(ConfigError::Plan)?;
+    }
+    let scenario = plan
+        .scenario
+        .or_else(|| run.scenario.clone())
+        .ok_or_else(|| {
+            ConfigError::Plan(if from_file {
+                "no `scenario` in it or at the top of the file".to_owned()
+            } else {
+                "no component: give one in the plan or to `throng run`".to_owned()
+            })
+        })?;
+    let mut vars = run.vars.clone();
+    vars.extend(plan.vars);
+    Ok(PlanConfig {
+        name: plan.name,
+        scenario,
+        tasks: plan.tasks,
+        start: plan.start.unwrap_or_default(),
+        vars,
+        load: load(&plan.load, chosen)?,
+    })
+}
+
+/// A plan's name goes into labels, thresholds and CSV cells: letters,
+/// digits, `_`, `-` and `.` only.
+fn check_plan_name(name: &str) -> Result<(), String> {
+    let fits = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
+    if name.is_empty() || !name.chars().all(fits) {
+        return Err(format!(
+            "`{name}` is not a plan name: use letters, digits, `_`, `-` and `.`"
+        ));
+    }
+    Ok(())
+}
+
+fn first_line(text: &str) -> String {
+    text.lines()
+        .next()
+        .unwrap_or_default()
+        .trim_start_matches("error: ")
+        .to_owned()
+}
+
+/// Validates one plan's load; `chosen` says which of its settings were
+/// given (by clap id), so that two ways of setting the load are refused.
+fn load(args: &LoadArgs, chosen: &dyn Fn(&str) -> bool) -> Result<Load, ConfigError> {
+    let args = args.clone();
+    // The command line refuses these pairs itself; a file can bring one
+    // half of a pair and a flag the other.
+    for (one, other) in [
+        ("stages", "users"),
+        ("stages", "spawn_rate"),
+        ("stages", "run_time"),
+        ("stages", "arrival_rate"),
+        ("stages", "rate_stages"),
+        ("rate_stages", "run_time"),
+        ("arrival_rate", "spawn_rate"),
+        ("rate_stages", "spawn_rate"),
+        ("arrival_rate", "wait_time"),
+        ("rate_stages", "wait_time"),
+        ("iterations", "shared_iterations"),
+        ("iterations", "stages"),
+        ("iterations", "arrival_rate"),
+        ("iterations", "rate_stages"),
+        ("shared_iterations", "stages"),
+        ("shared_iterations", "arrival_rate"),
+        ("shared_iterations", "rate_stages"),
+    ] {
+        if chosen(one) && chosen(other) {
+            return Err(ConfigError::Conflict(flag(one), flag(other)));
+        }
+    }
+    let (users, run_time) = if args.stages.is_empty() {
+        (args.users, args.run_time)
+    } else {
+        let total = stages::total(&args.stages);
+        if total.is_zero() || stages::peak(&args.stages) == 0 {
+            return Err(ConfigError::EmptyStages);
+        }
+        (stages::peak(&args.stages), Some(total))
+    };
+    if users == 0 {
+        return Err(ConfigError::NoUsers);
+    }
+    let arrival = if args.arrival_rate.is_none() && args.rate_stages.is_empty() {
+        if args.max_users.is_some() || args.max_queue.is_some() {
+            return Err(ConfigError::NeedsArrival);
+        }
+        None
+    } else {
+        // With rate stages the rate starts at `--arrival-rate`, or at 0.
+        let rate = args.arrival_rate.unwrap_or(0.0);
+        // A ramp may start from 0; a constant rate must be above it.
+        let usable =
+            rate.is_finite() && (rate > 0.0 || (rate == 0.0 && !args.rate_stages.is_empty()));
+        if args.arrival_rate.is_some() && !usable {
+            return Err(ConfigError::BadArrivalRate(rate));
+        }
+        let arrival = Arrival {
+            rate,
+            stages: args.rate_stages,
+            max_users: args.max_users.unwrap_or(users.max(100)),
+            max_queue: 0,
+        };
+        if arrival.peak() <= 0.0 {
+            return Err(ConfigError::NoRate);
+        }
+        if stages_total(&arrival.stages).is_some_and(|total| total.is_zero()) {
+            return Err(ConfigError::NoRate);
+        }
+        if arrival.max_users < users {
+            return Err(ConfigError::MaxUsersBelowUsers(arrival.max_users, users));
+        }
+        let max_queue = args
+            .max_queue
+            .unwrap_or((arrival.peak() * 10.0).ceil() as usize);
+        if max_queue == 0 {
+            return Err(ConfigError::NoQueue);
+        }
+        Some(Arrival {
+            max_queue,
+            ..arrival
+        })
+    };
+    let run_time = match &arrival {
+        Some(arrival) if !arrival.stages.is_empty() => Some(
+            arrival
+                .stages
+                .iter()
+                .map(|stage| stage.duration)
+                .sum::<Duration>(),
+        ),
+        _ => run_time,
+    };
+    let spawn_rate = args.spawn_rate.unwrap_or(f64::from(users));
+    if !(spawn_rate.is_finite() && spawn_rate > 0.0) {
+        return Err(ConfigError::BadSpawnRate(spawn_rate));
+    }
+    if run_time == Some(Duration::ZERO) {
+        return Err(ConfigError::NoRunTime);
+    }
+    Ok(Load {
+        users,
+        spawn_rate,
+        stages: args.stages,
+        arrival,
+        iterations: match (args.iterations, args.shared_iterations) {
+            (Some(0), _) | (_, Some(0)) => return Err(ConfigError::NoIterations),
+            (Some(count), _) => Some(IterationLimit::PerUser(count)),
+            (None, Some(count)) => Some(IterationLimit::Shared(count)),
+            (None, None) => None,
+        },
+        run_time,
+        wait: args.wait_time,
+    })
 }
 
 /// The rate stages' total time, if there are any.
@@ -278,6 +518,9 @@ fn flag(id: &str) -> &'static str {
         "wait_time" => "`--wait-time`",
         "iterations" => "`--iterations`",
         "shared_iterations" => "`--shared-iterations`",
+        "max_users" => "`--max-users`",
+        "max_queue" => "`--max-queue`",
+        "tasks" => "`--tasks`",
         _ => "a setting",
     }
 }
@@ -398,6 +641,101 @@ mod tests {
             "`--host http://127.0.0.1:183300` is not an http:// or https:// URL with a host name \
              (invalid port number)"
         );
+    }
+
+    fn run_config(line: &[&str]) -> Result<RunConfig, ConfigError> {
+        use clap::{CommandFactory as _, FromArgMatches as _};
+        let matches = crate::cli::Cli::command()
+            .try_get_matches_from(line)
+            .unwrap();
+        let cli = crate::cli::Cli::from_arg_matches(&matches).unwrap();
+        let crate::cli::Command::Run(args) = cli.command else {
+            unreachable!("a run command line")
+        };
+        let run = matches.subcommand_matches("run").unwrap();
+        let given = |id: &str| run.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
+        RunConfig::from_args(*args, &given)
+    }
+
+    #[test]
+    fn the_docs_example_of_several_scenarios_gives_three_plans() {
+        let docs = include_str!("../../../docs/config.md");
+        let example = docs
+            .split("```toml\n")
+            .last()
+            .and_then(|rest| rest.split("```").next())
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("plans.toml");
+        std::fs::write(&path, example).unwrap();
+        let config = run_config(&["throng", "run", "--config", path.to_str().unwrap()]).unwrap();
+        let minutes = |m: u64| Some(Duration::from_secs(m * 60));
+        let plans: Vec<(&str, &[String], Duration, Option<Duration>)> = config
+            .plans
+            .iter()
+            .map(|plan| {
+                (
+                    plan.name.as_deref().unwrap(),
+                    plan.tasks.as_slice(),
+                    plan.start,
+                    plan.load.run_time,
+                )
+            })
+            .collect();
+        assert_eq!(plans[0].0, "browsers");
+        assert_eq!(plans[0].3, minutes(5), "the file's run time applies");
+        assert_eq!(plans[1].1, ["send_chat_message".to_owned()]);
+        assert_eq!(plans[1].2, Duration::from_secs(30));
+        assert_eq!(plans[1].3, minutes(4), "a plan's own run time wins");
+        assert!(config.plans[1].load.arrival.is_some());
+        assert_eq!(
+            config.plans[2].load.iterations,
+            Some(IterationLimit::PerUser(3))
+        );
+        assert!(
+            config.plans[2]
+                .vars
+                .contains(&("review_weight".to_owned(), "1".to_owned()))
+        );
+        assert!(
+            config
+                .plans
+                .iter()
+                .all(|plan| plan.scenario.ends_with("scenarios/origin-chat"))
+        );
+        assert_eq!(config.thresholds[0].plan(), Some("chatters"));
+    }
+
+    #[test]
+    fn plans_from_flags_take_the_run_time_they_can_use() {
+        let config = run_config(&[
+            "throng",
+            "run",
+            "a.wasm",
+            "-t",
+            "1m",
+            "--wait-time",
+            "2s",
+            "--plan",
+            "ramp: --stage 10s:5",
+            "--plan",
+            "open: --arrival-rate 3 b.wasm --start 5s",
+        ])
+        .unwrap();
+        let (ramp, open) = (&config.plans[0], &config.plans[1]);
+        assert_eq!(ramp.load.run_time, Some(Duration::from_secs(10)));
+        assert_eq!(
+            ramp.load.wait,
+            Some(WaitTime::Constant(Duration::from_secs(2)))
+        );
+        assert_eq!(open.load.run_time, Some(Duration::from_secs(60)));
+        assert_eq!(open.load.wait, None, "an arrival rate has no wait");
+        assert_eq!(open.scenario, PathBuf::from("b.wasm"));
+        assert_eq!(ramp.scenario, PathBuf::from("a.wasm"));
+        let err = run_config(&["throng", "run", "a.wasm", "--plan", "x: --stage 1s:1 -u 3"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("`--plan x: --stage 1s:1 -u 3`: "), "{err}");
     }
 
     #[test]

@@ -20,7 +20,7 @@ use crate::config::HttpConfig;
 use crate::runtime::VuState;
 use crate::runtime::bindings::throng::scenario::http::{Error, Host, Request, Response};
 use crate::runtime::vu::RunContext;
-use crate::stats::{ErrorKind, Exchange, Stats};
+use crate::stats::{ErrorKind, Exchange, Recorder};
 
 /// Redirects followed for one request before it fails.
 const MAX_REDIRECTS: usize = 10;
@@ -98,7 +98,7 @@ impl Prepared {
     /// failure only), and returns what the guest is told.
     pub fn count_failure(
         &self,
-        stats: &Stats,
+        stats: &Recorder,
         failed: Failed,
         started: Instant,
         ended: Instant,
@@ -764,7 +764,7 @@ impl<T> Drop for AbortOnDrop<T> {
 /// Counts a request that was still in flight when the run's stop timeout
 /// ended it: it was sent, so it is counted, but it has no time.
 pub(crate) struct InFlight<'a> {
-    pub stats: &'a Stats,
+    pub stats: &'a Recorder,
     pub name: &'a str,
     pub method: &'a str,
     pub done: bool,

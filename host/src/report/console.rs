@@ -8,8 +8,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::RunInfo;
-use crate::runtime::vu::RunContext;
-use crate::schedule::Phase;
+use crate::runtime::vu::Run;
 use crate::stats::{Samples, Snapshot};
 use crate::thresholds::Verdict;
 
@@ -17,7 +16,7 @@ pub const LIVE_INTERVAL: Duration = Duration::from_secs(2);
 
 /// Prints the live line every [`LIVE_INTERVAL`] until aborted. On a terminal
 /// the line is rewritten in place; elsewhere each is a plain line.
-pub async fn live(run: Arc<RunContext>, run_time: Option<Duration>) {
+pub async fn live(run: Arc<Run>, run_time: Option<Duration>) {
     let terminal = std::io::stdout().is_terminal();
     let mut ticker = tokio::time::interval(LIVE_INTERVAL);
     ticker.tick().await;
@@ -27,7 +26,7 @@ pub async fn live(run: Arc<RunContext>, run_time: Option<Duration>) {
         let elapsed = run.stats.elapsed();
         let seconds = LIVE_INTERVAL.as_secs_f64();
         let remaining = match run_time {
-            _ if *run.phase.borrow() != Phase::Running => "stopping".to_owned(),
+            _ if run.stopping.load(Ordering::Relaxed) => "stopping".to_owned(),
             Some(run_time) => format!("{} left", clock(run_time.saturating_sub(elapsed))),
             None => "until Ctrl-C".to_owned(),
         };
@@ -101,13 +100,16 @@ pub fn summary(info: &RunInfo, snapshot: &Snapshot) -> String {
     header.extend(headers.iter().map(String::as_str));
     header.extend(["TTFB p50", "Bytes"]);
     let mut requests = Table::new(&header);
-    let rows = snapshot
-        .requests
-        .iter()
-        .map(|(name, method, stats)| (name.as_str(), method.as_str(), stats));
-    for (name, method, stats) in rows.chain(std::iter::once(("Total", "", &total))) {
+    let rows = snapshot.requests.iter().map(|row| {
+        (
+            label(snapshot, &row.scenario, &row.name),
+            row.method.as_str(),
+            &row.stats,
+        )
+    });
+    for (name, method, stats) in rows.chain(std::iter::once(("Total".to_owned(), "", &total))) {
         let mut row = vec![
-            name.to_owned(),
+            name,
             method.to_owned(),
             stats.count.to_string(),
             fails(stats.failures, stats.count),
@@ -124,7 +126,11 @@ pub fn summary(info: &RunInfo, snapshot: &Snapshot) -> String {
         row.push(bytes(stats.bytes));
         requests.row(row);
     }
-    let note = if corrected {
+    let note = if corrected && snapshot.has_plans() {
+        "latencies in ms, to the last byte; * in the rows of arrival-rate plans and the \
+         total, from when each iteration was due, corrected for coordinated omission (the \
+         raw times are in the JSON results); TTFB: time to the first body byte"
+    } else if corrected {
         "latencies in ms, to the last byte; * from when each iteration was due, corrected \
          for coordinated omission (the raw times are in the JSON results); TTFB: time to \
          the first body byte"
@@ -132,11 +138,18 @@ pub fn summary(info: &RunInfo, snapshot: &Snapshot) -> String {
         "latencies in ms, to the last byte; TTFB: time to the first body byte"
     };
     let _ = writeln!(out, "\n{}", requests.render(note));
-    if let Some(iterations) = snapshot.iterations {
+    for (scenario, iterations) in &snapshot.iterations {
         let _ = writeln!(
             out,
-            "Iterations: {} due, {} started, {} dropped\n",
-            iterations.due, iterations.started, iterations.dropped
+            "Iterations{}: {} due, {} started, {} dropped\n",
+            if snapshot.has_plans() {
+                format!(" of {scenario}")
+            } else {
+                String::new()
+            },
+            iterations.due,
+            iterations.started,
+            iterations.dropped
         );
     }
 
@@ -144,10 +157,11 @@ pub fn summary(info: &RunInfo, snapshot: &Snapshot) -> String {
     out.push_str(&websockets(snapshot));
 
     let mut tasks = Table::new(&["Task", "Runs", "Fails", "Mean", "p50", "p95", "p99", "Max"]);
-    for (name, stats) in &snapshot.tasks {
+    for task in &snapshot.tasks {
+        let stats = &task.value;
         let s = stats.duration.summary();
         tasks.row(vec![
-            name.clone(),
+            label(snapshot, &task.scenario, &task.name),
             stats.count.to_string(),
             fails(stats.failures, stats.count),
             latency(s.mean),
@@ -163,14 +177,16 @@ pub fn summary(info: &RunInfo, snapshot: &Snapshot) -> String {
         let mut trends = Table::new(&[
             "Trend", "Count", "Min", "Mean", "p50", "p90", "p95", "p99", "Max",
         ]);
-        for (name, samples) in &snapshot.trends {
-            trends.row(trend_row(name, samples));
+        for trend in &snapshot.trends {
+            let name = label(snapshot, &trend.scenario, &trend.name);
+            trends.row(trend_row(&name, &trend.value));
         }
         let _ = writeln!(out, "{}", trends.render("in the scenario's unit"));
     }
     if !snapshot.checks.is_empty() {
         let mut checks = Table::new(&["Check", "Passes", "Fails", "Passed"]);
-        for (name, row) in &snapshot.checks {
+        for check in &snapshot.checks {
+            let row = &check.value;
             let all = row.passes + row.failures;
             let share = if all == 0 {
                 0.0
@@ -178,7 +194,7 @@ pub fn summary(info: &RunInfo, snapshot: &Snapshot) -> String {
                 row.passes as f64 * 100.0 / all as f64
             };
             checks.row(vec![
-                name.clone(),
+                label(snapshot, &check.scenario, &check.name),
                 row.passes.to_string(),
                 row.failures.to_string(),
                 format!("{share:.1}%"),
@@ -188,11 +204,11 @@ pub fn summary(info: &RunInfo, snapshot: &Snapshot) -> String {
     }
     if !snapshot.counters.is_empty() {
         let mut counters = Table::new(&["Counter", "Value", "Per s"]);
-        for (name, value) in &snapshot.counters {
+        for counter in &snapshot.counters {
             counters.row(vec![
-                name.clone(),
-                value.to_string(),
-                format!("{:.1}", snapshot.rate(*value)),
+                label(snapshot, &counter.scenario, &counter.name),
+                counter.value.to_string(),
+                format!("{:.1}", snapshot.rate(counter.value)),
             ]);
         }
         let _ = writeln!(out, "{}", counters.render(""));
@@ -206,23 +222,36 @@ pub fn summary(info: &RunInfo, snapshot: &Snapshot) -> String {
                 row.count.to_string(),
                 row.kind.to_string(),
                 row.method.clone().unwrap_or_default(),
-                row.name.clone(),
+                label(snapshot, &row.scenario, &row.name),
                 row.message.clone(),
             ]);
         }
         let _ = writeln!(out, "{}", errors.render(""));
     }
-    if let Some((_, starts)) = snapshot.tasks.iter().find(|(name, _)| name == "on-start")
-        && starts.count > 0
-        && starts.failures == starts.count
-    {
-        let _ = writeln!(
-            out,
-            "No user got past on-start: all {} starts failed, so no task ran.",
-            starts.count
-        );
+    for starts in snapshot.tasks.iter().filter(|task| task.name == "on-start") {
+        if starts.value.count > 0 && starts.value.failures == starts.value.count {
+            let _ = writeln!(
+                out,
+                "No user{} got past on-start: all {} starts failed, so no task ran.",
+                if snapshot.has_plans() {
+                    format!(" of {}", starts.scenario)
+                } else {
+                    String::new()
+                },
+                starts.value.count
+            );
+        }
     }
     out
+}
+
+/// A row's name, after its plan's when the run had several.
+fn label(snapshot: &Snapshot, scenario: &str, name: &str) -> String {
+    if snapshot.has_plans() {
+        format!("{scenario} · {name}")
+    } else {
+        name.to_owned()
+    }
 }
 
 /// The streamed rows: how their streams ended, the chunks, and the events
@@ -231,7 +260,13 @@ fn streams(snapshot: &Snapshot) -> String {
     let rows: Vec<_> = snapshot
         .requests
         .iter()
-        .filter_map(|(name, method, stats)| Some((name, method, stats.stream.as_deref()?)))
+        .filter_map(|row| {
+            Some((
+                label(snapshot, &row.scenario, &row.name),
+                &row.method,
+                row.stats.stream.as_deref()?,
+            ))
+        })
         .collect();
     if rows.is_empty() {
         return String::new();
@@ -319,7 +354,13 @@ fn websockets(snapshot: &Snapshot) -> String {
     let rows: Vec<_> = snapshot
         .requests
         .iter()
-        .filter_map(|(name, _, stats)| Some((name, stats, stats.ws.as_deref()?)))
+        .filter_map(|row| {
+            Some((
+                label(snapshot, &row.scenario, &row.name),
+                &row.stats,
+                row.stats.ws.as_deref()?,
+            ))
+        })
         .collect();
     if rows.is_empty() {
         return String::new();

@@ -2,7 +2,9 @@
 //! scripts already read: `PREFIX_stats.csv` (a row per request and an
 //! `Aggregated` row), `PREFIX_failures.csv`, and `PREFIX_stats_history.csv`,
 //! a row a second written as the run goes, so that memory stays flat
-//! however long it runs. Times are milliseconds, unrounded.
+//! however long it runs. Times are milliseconds, unrounded. Rows of the
+//! stats and failures files end with a `Scenario` column Locust has not:
+//! the plan they came from.
 
 use std::fs::File;
 use std::io::{BufWriter, Write as _};
@@ -15,7 +17,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
-use crate::runtime::vu::RunContext;
+use crate::runtime::vu::Run;
 use crate::stats::{RequestStats, Samples, Second, Snapshot};
 
 const SECOND: Duration = Duration::from_secs(1);
@@ -48,20 +50,32 @@ fn stats_csv(snapshot: &Snapshot) -> String {
     let mut out = format!(
         "Type,Name,Request Count,Failure Count,Median Response Time,Average Response Time,\
          Min Response Time,Max Response Time,Average Content Size,Requests/s,Failures/s,\
-         {PERCENTILE_HEADERS}\n"
+         {PERCENTILE_HEADERS},Scenario\n"
     );
     let total = snapshot.total();
-    let rows = snapshot
-        .requests
-        .iter()
-        .map(|(name, method, stats)| (method.as_str(), name.as_str(), stats));
-    for (method, name, stats) in rows.chain(std::iter::once(("", "Aggregated", &total))) {
-        out.push_str(&stats_row(method, name, stats, snapshot));
+    let rows = snapshot.requests.iter().map(|row| {
+        (
+            row.method.as_str(),
+            row.name.as_str(),
+            &row.stats,
+            row.scenario.as_str(),
+        )
+    });
+    for (method, name, stats, scenario) in
+        rows.chain(std::iter::once(("", "Aggregated", &total, "")))
+    {
+        out.push_str(&stats_row(method, name, stats, scenario, snapshot));
     }
     out
 }
 
-fn stats_row(method: &str, name: &str, stats: &RequestStats, snapshot: &Snapshot) -> String {
+fn stats_row(
+    method: &str,
+    name: &str,
+    stats: &RequestStats,
+    scenario: &str,
+    snapshot: &Snapshot,
+) -> String {
     let timed = stats.timed();
     let summary = timed.summary();
     let mut row = vec![
@@ -78,11 +92,12 @@ fn stats_row(method: &str, name: &str, stats: &RequestStats, snapshot: &Snapshot
         number(snapshot.rate(stats.failures)),
     ];
     row.extend(percentiles(timed));
+    row.push(field(scenario));
     row.join(",") + "\n"
 }
 
 fn failures_csv(snapshot: &Snapshot) -> String {
-    let mut out = String::from("Method,Name,Error,Occurrences\n");
+    let mut out = String::from("Method,Name,Error,Occurrences,Scenario\n");
     for row in &snapshot.errors {
         let method = row.method.as_deref().unwrap_or("");
         let error = format!("{}: {}", row.kind, row.message);
@@ -91,6 +106,7 @@ fn failures_csv(snapshot: &Snapshot) -> String {
             field(&row.name),
             field(&error),
             row.count.to_string(),
+            field(&row.scenario),
         ];
         out.push_str(&(line.join(",") + "\n"));
     }
@@ -156,7 +172,7 @@ impl History {
 }
 
 /// Writes a history row every second until aborted (at the run's end).
-pub async fn record(run: Arc<RunContext>, mut history: History) {
+pub async fn record(run: Arc<Run>, mut history: History) {
     let mut ticker = tokio::time::interval(SECOND);
     ticker.tick().await;
     loop {

@@ -9,11 +9,11 @@ use std::time::Duration;
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 
-use super::RunInfo;
+use super::{PlanInfo, RunInfo};
 use crate::schedule::Stage;
 use crate::stats::{
-    CheckRow, ErrorRow, Iterations, RequestStats, Samples, Snapshot, StreamStats, Summary,
-    TaskStats, WsStats,
+    CheckRow, ErrorRow, Iterations, RequestRow, RequestStats, Row, Samples, Snapshot, StreamStats,
+    Summary, TaskStats, WsStats,
 };
 use crate::thresholds::Verdict;
 
@@ -25,6 +25,7 @@ struct Results<'a> {
     throng_version: &'static str,
     scenario: ScenarioJson<'a>,
     run: RunJson<'a>,
+    scenarios: Vec<PlanJson>,
     requests: Vec<RequestJson>,
     total: RequestJson,
     tasks: Vec<TaskJson>,
@@ -65,7 +66,20 @@ struct RunJson<'a> {
     iterations: Option<IterationsJson>,
 }
 
+/// One plan of the run; its name is the `scenario` of its rows.
 #[derive(Serialize, Deserialize)]
+struct PlanJson {
+    name: String,
+    source: String,
+    tasks: Vec<String>,
+    start_s: f64,
+    load: String,
+    users: u32,
+    /// The arrival-rate model's iterations; `None` in the closed model.
+    iterations: Option<IterationsJson>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy)]
 struct IterationsJson {
     due: u64,
     started: u64,
@@ -80,6 +94,9 @@ struct StageJson {
 
 #[derive(Serialize)]
 struct RequestJson {
+    /// The plan; `None` for the total.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scenario: Option<String>,
     name: String,
     method: String,
     count: u64,
@@ -159,6 +176,7 @@ struct CloseJson {
 
 #[derive(Serialize)]
 struct TaskJson {
+    scenario: String,
     name: String,
     count: u64,
     failures: u64,
@@ -169,6 +187,7 @@ struct TaskJson {
 
 #[derive(Serialize)]
 struct TrendJson {
+    scenario: String,
     name: String,
     count: u64,
     values: Summary,
@@ -178,6 +197,7 @@ struct TrendJson {
 
 #[derive(Serialize)]
 struct CheckJson {
+    scenario: String,
     name: String,
     passes: u64,
     failures: u64,
@@ -185,12 +205,20 @@ struct CheckJson {
 
 #[derive(Serialize)]
 struct CounterJson {
+    scenario: String,
     name: String,
     value: u64,
 }
 
-fn request(name: &str, method: &str, stats: &RequestStats, snapshot: &Snapshot) -> RequestJson {
+fn request(
+    scenario: Option<&str>,
+    name: &str,
+    method: &str,
+    stats: &RequestStats,
+    snapshot: &Snapshot,
+) -> RequestJson {
     RequestJson {
+        scenario: scenario.map(str::to_owned),
         name: name.to_owned(),
         method: method.to_owned(),
         count: stats.count,
@@ -257,54 +285,79 @@ pub fn render(info: &RunInfo, snapshot: &Snapshot, verdicts: &[Verdict]) -> Stri
                     users: stage.users,
                 })
                 .collect(),
-            iterations: snapshot.iterations.map(|iterations| IterationsJson {
-                due: iterations.due,
-                started: iterations.started,
-                dropped: iterations.dropped,
-            }),
+            iterations: snapshot.iterations_total().map(iterations_json),
         },
+        scenarios: info
+            .plans
+            .iter()
+            .map(|plan| PlanJson {
+                name: plan.name.clone(),
+                source: plan.source.clone(),
+                tasks: plan.tasks.clone(),
+                start_s: plan.start.as_secs_f64(),
+                load: plan.load.clone(),
+                users: plan.users,
+                iterations: snapshot
+                    .iterations
+                    .iter()
+                    .find(|(name, _)| *name == plan.name)
+                    .map(|(_, iterations)| iterations_json(*iterations)),
+            })
+            .collect(),
         requests: snapshot
             .requests
             .iter()
-            .map(|(name, method, stats)| request(name, method, stats, snapshot))
+            .map(|row| {
+                request(
+                    Some(&row.scenario),
+                    &row.name,
+                    &row.method,
+                    &row.stats,
+                    snapshot,
+                )
+            })
             .collect(),
-        total: request("Total", "", &snapshot.total(), snapshot),
+        total: request(None, "Total", "", &snapshot.total(), snapshot),
         tasks: snapshot
             .tasks
             .iter()
-            .map(|(name, stats)| TaskJson {
-                name: name.clone(),
-                count: stats.count,
-                failures: stats.failures,
-                duration_ms: stats.duration.summary(),
-                histogram: stats.duration.encode(),
+            .map(|row| TaskJson {
+                scenario: row.scenario.clone(),
+                name: row.name.clone(),
+                count: row.value.count,
+                failures: row.value.failures,
+                duration_ms: row.value.duration.summary(),
+                histogram: row.value.duration.encode(),
             })
             .collect(),
         trends: snapshot
             .trends
             .iter()
-            .map(|(name, samples)| TrendJson {
-                name: name.clone(),
-                count: samples.len(),
-                values: samples.summary(),
-                histogram: samples.encode(),
+            .map(|row| TrendJson {
+                scenario: row.scenario.clone(),
+                name: row.name.clone(),
+                count: row.value.len(),
+                values: row.value.summary(),
+                histogram: row.value.encode(),
             })
             .collect(),
         checks: snapshot
             .checks
             .iter()
-            .map(|(name, row)| CheckJson {
-                name: name.clone(),
-                passes: row.passes,
-                failures: row.failures,
+            .map(|row| CheckJson {
+                scenario: row.scenario.clone(),
+                name: row.name.clone(),
+                passes: row.value.passes,
+                failures: row.value.failures,
             })
             .collect(),
         counters: snapshot
             .counters
             .iter()
-            .map(|(name, value)| CounterJson {
-                name: name.clone(),
-                value: *value,
+            .map(|row| CounterJson {
+                scenario: row.scenario.clone(),
+                name: row.name.clone(),
+                value: row.value,
             })
             .collect(),
         errors: &snapshot.errors,
@@ -318,6 +371,14 @@ pub fn render(info: &RunInfo, snapshot: &Snapshot, verdicts: &[Verdict]) -> Stri
             .collect(),
     };
     serde_json::to_string_pretty(&results).expect("results serialise")
+}
+
+fn iterations_json(iterations: Iterations) -> IterationsJson {
+    IterationsJson {
+        due: iterations.due,
+        started: iterations.started,
+        dropped: iterations.dropped,
+    }
 }
 
 /// Writes the results file.
@@ -344,6 +405,9 @@ struct ResultsIn {
     schema_version: u32,
     scenario: ScenarioIn,
     run: RunIn,
+    /// Missing in files written before plans had names.
+    #[serde(default)]
+    scenarios: Vec<PlanJson>,
     requests: Vec<RowIn>,
     tasks: Vec<RowIn>,
     trends: Vec<RowIn>,
@@ -379,6 +443,8 @@ struct RunIn {
 /// A request, task or trend row: the fields merging needs.
 #[derive(Deserialize)]
 struct RowIn {
+    #[serde(default)]
+    scenario: Option<String>,
     name: String,
     #[serde(default)]
     method: String,
@@ -426,6 +492,8 @@ struct StreamIn {
 
 #[derive(Deserialize)]
 struct CheckIn {
+    #[serde(default)]
+    scenario: Option<String>,
     name: String,
     passes: u64,
     failures: u64,
@@ -433,6 +501,8 @@ struct CheckIn {
 
 #[derive(Deserialize)]
 struct CounterIn {
+    #[serde(default)]
+    scenario: Option<String>,
     name: String,
     value: u64,
 }
@@ -455,24 +525,52 @@ pub fn read(path: &Path) -> Result<ReadResults, String> {
         )));
     }
     let samples = |row: &RowIn| Samples::decode(&row.histogram).map_err(&at);
+    // Files written before plans had names hold one, named after the
+    // scenario.
+    let plain = results.scenario.name.clone();
+    let plan_of = |scenario: &Option<String>| scenario.clone().unwrap_or_else(|| plain.clone());
+    let iterations = |json: &IterationsJson| Iterations {
+        due: json.due,
+        started: json.started,
+        dropped: json.dropped,
+    };
     let mut snapshot = Snapshot {
         elapsed: Duration::from_secs_f64(results.run.duration_s.max(0.0)),
+        scenarios: if results.scenarios.is_empty() {
+            vec![plain.clone()]
+        } else {
+            results
+                .scenarios
+                .iter()
+                .map(|plan| plan.name.clone())
+                .collect()
+        },
         requests: Vec::new(),
         tasks: Vec::new(),
         trends: Vec::new(),
         checks: Vec::new(),
         counters: Vec::new(),
         errors: results.errors,
-        iterations: results
-            .run
-            .iterations
-            .as_ref()
-            .map(|iterations| Iterations {
-                due: iterations.due,
-                started: iterations.started,
-                dropped: iterations.dropped,
-            }),
+        iterations: if results.scenarios.is_empty() {
+            results
+                .run
+                .iterations
+                .iter()
+                .map(|json| (plain.clone(), iterations(json)))
+                .collect()
+        } else {
+            results
+                .scenarios
+                .iter()
+                .filter_map(|plan| Some((plan.name.clone(), iterations(plan.iterations.as_ref()?))))
+                .collect()
+        },
     };
+    for row in &mut snapshot.errors {
+        if row.scenario.is_empty() {
+            row.scenario.clone_from(&plain);
+        }
+    }
     let times = |times: &Option<TimesIn>| match times {
         Some(times) => Samples::decode(&times.histogram).map_err(&at),
         None => Ok(Samples::new()),
@@ -521,31 +619,49 @@ pub fn read(path: &Path) -> Result<ReadResults, String> {
                 })
             }),
         };
-        snapshot
-            .requests
-            .push((row.name.clone(), row.method.clone(), stats));
+        snapshot.requests.push(RequestRow {
+            scenario: plan_of(&row.scenario),
+            name: row.name.clone(),
+            method: row.method.clone(),
+            stats,
+        });
     }
     for row in &results.tasks {
-        let stats = TaskStats {
-            count: row.count,
-            failures: row.failures,
-            duration: samples(row)?,
-        };
-        snapshot.tasks.push((row.name.clone(), stats));
+        snapshot.tasks.push(Row {
+            scenario: plan_of(&row.scenario),
+            name: row.name.clone(),
+            value: TaskStats {
+                count: row.count,
+                failures: row.failures,
+                duration: samples(row)?,
+            },
+        });
     }
     for row in &results.trends {
-        snapshot.trends.push((row.name.clone(), samples(row)?));
+        snapshot.trends.push(Row {
+            scenario: plan_of(&row.scenario),
+            name: row.name.clone(),
+            value: samples(row)?,
+        });
     }
     for check in results.checks {
-        let row = CheckRow {
-            passes: check.passes,
-            failures: check.failures,
-        };
-        snapshot.checks.push((check.name, row));
+        snapshot.checks.push(Row {
+            scenario: plan_of(&check.scenario),
+            name: check.name,
+            value: CheckRow {
+                passes: check.passes,
+                failures: check.failures,
+            },
+        });
     }
     for counter in results.counters {
-        snapshot.counters.push((counter.name, counter.value));
+        snapshot.counters.push(Row {
+            scenario: plan_of(&counter.scenario),
+            name: counter.name,
+            value: counter.value,
+        });
     }
+    snapshot.sort();
 
     let run = results.run;
     let started_at = humantime::parse_rfc3339_weak(&run.started_at)
@@ -572,6 +688,18 @@ pub fn read(path: &Path) -> Result<ReadResults, String> {
             .collect(),
         started_at,
         outcome,
+        plans: results
+            .scenarios
+            .into_iter()
+            .map(|plan| PlanInfo {
+                name: plan.name,
+                source: plan.source,
+                tasks: plan.tasks,
+                start: Duration::from_secs_f64(plan.start_s.max(0.0)),
+                load: plan.load,
+                users: plan.users,
+            })
+            .collect(),
     };
     Ok(ReadResults {
         info,

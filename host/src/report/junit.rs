@@ -88,6 +88,7 @@ mod tests {
             stages: Vec::new(),
             started_at: SystemTime::UNIX_EPOCH,
             outcome: "completed",
+            plans: Vec::new(),
         };
         let verdicts = [
             Verdict {

@@ -24,4 +24,24 @@ pub struct RunInfo {
     pub started_at: std::time::SystemTime,
     /// `completed`, `interrupted` or `aborted`.
     pub outcome: &'static str,
+    /// The plans the run held, in order: one unless the config file gave
+    /// several `[[scenarios]]`.
+    pub plans: Vec<PlanInfo>,
+}
+
+/// One plan of a run: its name (the `scenario` its rows carry), what it
+/// ran and how.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlanInfo {
+    pub name: String,
+    /// The component's file.
+    pub source: String,
+    /// The tasks it picked from.
+    pub tasks: Vec<String>,
+    /// When it started, after the run's start.
+    pub start: std::time::Duration,
+    /// Its load model, as the run's first line says it.
+    pub load: String,
+    /// The most of its users alive at once.
+    pub users: u32,
 }

@@ -1,7 +1,8 @@
 //! A Prometheus endpoint (`--metrics-addr 127.0.0.1:9464`): `GET /metrics`
 //! answers the run's live counters and histograms in Prometheus' text
 //! format, under the names and labels its users expect (`_total` counters,
-//! `_seconds` histograms with cumulative `le` buckets). A small HTTP/1.1
+//! `_seconds` histograms with cumulative `le` buckets), each series labelled
+//! with the `scenario` (plan) it came from. A small HTTP/1.1
 //! responder: one request per connection, nothing else served.
 
 use std::fmt::Write as _;
@@ -13,7 +14,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::runtime::vu::RunContext;
+use crate::runtime::vu::Run;
 use crate::stats::{Samples, Snapshot};
 
 /// Bucket bounds of the latency histograms, in seconds.
@@ -27,7 +28,7 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 }
 
 /// Serves `/metrics` until aborted.
-pub async fn serve(listener: TcpListener, run: Arc<RunContext>) {
+pub async fn serve(listener: TcpListener, run: Arc<Run>) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
@@ -43,7 +44,7 @@ pub async fn serve(listener: TcpListener, run: Arc<RunContext>) {
     }
 }
 
-async fn answer(mut stream: TcpStream, run: &RunContext) -> std::io::Result<()> {
+async fn answer(mut stream: TcpStream, run: &Run) -> std::io::Result<()> {
     // The request head, at most 8 KiB.
     let mut head = Vec::new();
     let mut buffer = [0u8; 1024];
@@ -89,8 +90,13 @@ pub fn render(snapshot: &Snapshot, users: u32) -> String {
     );
 
     let requests = &snapshot.requests;
-    let labels = |name: &str, method: &str| {
-        format!("name=\"{}\",method=\"{}\"", escape(name), escape(method))
+    let labels = |row: &crate::stats::RequestRow| {
+        format!(
+            "scenario=\"{}\",name=\"{}\",method=\"{}\"",
+            escape(&row.scenario),
+            escape(&row.name),
+            escape(&row.method)
+        )
     };
     let mut text = String::new();
     let mut section = |name: &str, kind: &str, help: &str, body: &mut dyn FnMut(&mut String)| {
@@ -102,12 +108,12 @@ pub fn render(snapshot: &Snapshot, users: u32) -> String {
         "counter",
         "Requests sent, by name and method.",
         &mut |out| {
-            for (name, method, stats) in requests {
+            for row in requests {
                 let _ = writeln!(
                     out,
                     "throng_requests_total{{{}}} {}",
-                    labels(name, method),
-                    stats.count
+                    labels(row),
+                    row.stats.count
                 );
             }
         },
@@ -117,12 +123,12 @@ pub fn render(snapshot: &Snapshot, users: u32) -> String {
         "counter",
         "Requests that failed (transport errors and unexpected statuses of 400 and up).",
         &mut |out| {
-            for (name, method, stats) in requests {
+            for row in requests {
                 let _ = writeln!(
                     out,
                     "throng_request_failures_total{{{}}} {}",
-                    labels(name, method),
-                    stats.failures
+                    labels(row),
+                    row.stats.failures
                 );
             }
         },
@@ -132,12 +138,12 @@ pub fn render(snapshot: &Snapshot, users: u32) -> String {
         "histogram",
         "Request latency (corrected for coordinated omission in the arrival-rate model).",
         &mut |out| {
-            for (name, method, stats) in requests {
+            for row in requests {
                 histogram(
                     out,
                     "throng_request_duration_seconds",
-                    &labels(name, method),
-                    stats.timed(),
+                    &labels(row),
+                    row.stats.timed(),
                 );
             }
         },
@@ -147,12 +153,13 @@ pub fn render(snapshot: &Snapshot, users: u32) -> String {
         "counter",
         "Task runs, by task.",
         &mut |out| {
-            for (name, stats) in &snapshot.tasks {
+            for task in &snapshot.tasks {
                 let _ = writeln!(
                     out,
-                    "throng_tasks_total{{task=\"{}\"}} {}",
-                    escape(name),
-                    stats.count
+                    "throng_tasks_total{{{},task=\"{}\"}} {}",
+                    plan(&task.scenario),
+                    escape(&task.name),
+                    task.value.count
                 );
             }
         },
@@ -162,12 +169,13 @@ pub fn render(snapshot: &Snapshot, users: u32) -> String {
         "counter",
         "Task runs that failed, by task.",
         &mut |out| {
-            for (name, stats) in &snapshot.tasks {
+            for task in &snapshot.tasks {
                 let _ = writeln!(
                     out,
-                    "throng_task_failures_total{{task=\"{}\"}} {}",
-                    escape(name),
-                    stats.failures
+                    "throng_task_failures_total{{{},task=\"{}\"}} {}",
+                    plan(&task.scenario),
+                    escape(&task.name),
+                    task.value.failures
                 );
             }
         },
@@ -177,17 +185,17 @@ pub fn render(snapshot: &Snapshot, users: u32) -> String {
         "counter",
         "Check results, by check and result.",
         &mut |out| {
-            for (name, row) in &snapshot.checks {
-                let name = escape(name);
+            for check in &snapshot.checks {
+                let (plan, name) = (plan(&check.scenario), escape(&check.name));
                 let _ = writeln!(
                     out,
-                    "throng_checks_total{{check=\"{name}\",result=\"pass\"}} {}",
-                    row.passes
+                    "throng_checks_total{{{plan},check=\"{name}\",result=\"pass\"}} {}",
+                    check.value.passes
                 );
                 let _ = writeln!(
                     out,
-                    "throng_checks_total{{check=\"{name}\",result=\"fail\"}} {}",
-                    row.failures
+                    "throng_checks_total{{{plan},check=\"{name}\",result=\"fail\"}} {}",
+                    check.value.failures
                 );
             }
         },
@@ -197,11 +205,13 @@ pub fn render(snapshot: &Snapshot, users: u32) -> String {
         "counter",
         "The scenario's counters.",
         &mut |out| {
-            for (name, value) in &snapshot.counters {
+            for counter in &snapshot.counters {
                 let _ = writeln!(
                     out,
-                    "throng_counter_total{{counter=\"{}\"}} {value}",
-                    escape(name)
+                    "throng_counter_total{{{},counter=\"{}\"}} {}",
+                    plan(&counter.scenario),
+                    escape(&counter.name),
+                    counter.value
                 );
             }
         },
@@ -211,40 +221,43 @@ pub fn render(snapshot: &Snapshot, users: u32) -> String {
         "summary",
         "The scenario's trends, in their own unit.",
         &mut |out| {
-            for (name, samples) in &snapshot.trends {
-                let name = escape(name);
+            for trend in &snapshot.trends {
+                let samples = &trend.value;
+                let name = format!(
+                    "{},trend=\"{}\"",
+                    plan(&trend.scenario),
+                    escape(&trend.name)
+                );
                 for quantile in [0.5, 0.9, 0.95, 0.99] {
                     let value = samples.quantile(quantile);
                     let _ = writeln!(
                         out,
-                        "throng_trend{{trend=\"{name}\",quantile=\"{quantile}\"}} {value}"
+                        "throng_trend{{{name},quantile=\"{quantile}\"}} {value}"
                     );
                 }
-                let _ = writeln!(
-                    out,
-                    "throng_trend_sum{{trend=\"{name}\"}} {}",
-                    samples.sum()
-                );
-                let _ = writeln!(
-                    out,
-                    "throng_trend_count{{trend=\"{name}\"}} {}",
-                    samples.len()
-                );
+                let _ = writeln!(out, "throng_trend_sum{{{name}}} {}", samples.sum());
+                let _ = writeln!(out, "throng_trend_count{{{name}}} {}", samples.len());
             }
         },
     );
-    if let Some(iterations) = snapshot.iterations {
+    if !snapshot.iterations.is_empty() {
         section(
             "throng_iterations_total",
             "counter",
             "Arrival-rate iterations: due, started and dropped.",
             &mut |out| {
-                for (state, count) in [
-                    ("due", iterations.due),
-                    ("started", iterations.started),
-                    ("dropped", iterations.dropped),
-                ] {
-                    let _ = writeln!(out, "throng_iterations_total{{state=\"{state}\"}} {count}");
+                for (scenario, iterations) in &snapshot.iterations {
+                    for (state, count) in [
+                        ("due", iterations.due),
+                        ("started", iterations.started),
+                        ("dropped", iterations.dropped),
+                    ] {
+                        let _ = writeln!(
+                            out,
+                            "throng_iterations_total{{{},state=\"{state}\"}} {count}",
+                            plan(scenario)
+                        );
+                    }
                 }
             },
         );
@@ -268,6 +281,11 @@ fn histogram(out: &mut String, name: &str, labels: &str, samples: &Samples) {
     let _ = writeln!(out, "{name}_count{{{labels}}} {}", samples.len());
 }
 
+/// The `scenario` label.
+fn plan(scenario: &str) -> String {
+    format!("scenario=\"{}\"", escape(scenario))
+}
+
 /// A label value as the text format wants it.
 fn escape(text: &str) -> String {
     text.replace('\\', "\\\\")
@@ -278,12 +296,11 @@ fn escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stats::Exchange;
-    use crate::stats::Stats;
+    use crate::stats::{Exchange, Recorder};
 
     #[test]
     fn requests_come_out_as_counters_and_cumulative_buckets() {
-        let stats = Stats::new();
+        let stats = Recorder::single("shop");
         for ms in [2, 20, 200] {
             let elapsed = Some(Duration::from_millis(ms));
             stats.record_request(
@@ -298,7 +315,7 @@ mod tests {
         }
         stats.record_check("ok", true);
         let text = render(&stats.snapshot(), 3);
-        let labels = r#"name="/a \"quoted\"",method="GET""#;
+        let labels = r#"scenario="shop",name="/a \"quoted\"",method="GET""#;
         assert!(text.contains("throng_users 3\n"), "{text}");
         assert!(
             text.contains(&format!("throng_requests_total{{{labels}}} 3\n")),
@@ -323,7 +340,9 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("throng_checks_total{check=\"ok\",result=\"pass\"} 1\n"),
+            text.contains(
+                "throng_checks_total{scenario=\"shop\",check=\"ok\",result=\"pass\"} 1\n"
+            ),
             "{text}"
         );
         assert!(

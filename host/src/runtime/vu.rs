@@ -17,20 +17,20 @@ use super::output::GuestOutput;
 use super::{EPOCH_TICK, Footprint};
 use crate::config::HttpConfig;
 use crate::schedule::Phase;
-use crate::stats::{ErrorKind, Stats};
+use crate::stats::{ErrorKind, Recorder, Stats};
 
-/// What every user of a run shares.
-pub struct RunContext {
+/// What every user of a run shares, whatever its plan.
+pub struct Run {
     pub stats: Arc<Stats>,
     pub http: HttpConfig,
-    pub vars: Vec<(String, String)>,
-    pub phase: watch::Receiver<Phase>,
     /// The first mistake in the run's configuration a guest revealed (a
     /// relative URL without `--host`): the run stops and exits with status 2.
     pub fatal: watch::Sender<Option<String>>,
     /// Why the run should stop early though nothing is wrong with it (a
     /// threshold marked `abort` was crossed): it stops gracefully.
     pub halt: watch::Sender<Option<String>>,
+    /// Set once the whole run is stopping, for the live line.
+    pub stopping: std::sync::atomic::AtomicBool,
     /// The longest a guest may compute without calling the host.
     pub cpu_budget: Duration,
     pub started: Instant,
@@ -38,9 +38,6 @@ pub struct RunContext {
     pub active_users: AtomicU32,
     /// The most users alive at once, for the summary.
     pub peak_users: AtomicU32,
-    /// The arrival-rate model: requests are also timed from when their
-    /// iteration was due (coordinated omission corrected).
-    pub corrects_omission: bool,
     /// The tasks reading streamed bodies, which count their streams when
     /// they end.
     pub readers: crate::imports::stream::Readers,
@@ -50,6 +47,31 @@ pub struct RunContext {
     logged_output: Mutex<HashSet<String>>,
 }
 
+/// What the users of one plan share: where they record, their variables,
+/// their plan's phase, and (through `Deref`) the whole run's [`Run`].
+pub struct RunContext {
+    pub run: Arc<Run>,
+    /// Records under this plan's name.
+    pub stats: Recorder,
+    pub vars: Vec<(String, String)>,
+    /// This plan's phase: plans stop at their own times.
+    pub phase: watch::Receiver<Phase>,
+    /// The arrival-rate model: requests are also timed from when their
+    /// iteration was due (coordinated omission corrected).
+    pub corrects_omission: bool,
+    /// This plan's users alive now, and the most at once.
+    pub plan_users: AtomicU32,
+    pub plan_peak: AtomicU32,
+}
+
+impl std::ops::Deref for RunContext {
+    type Target = Run;
+
+    fn deref(&self) -> &Run {
+        &self.run
+    }
+}
+
 /// Remembers up to 1,000 distinct texts; past that, everything counts as
 /// seen, so a guest cannot grow the set without bound.
 fn first_time(seen: &Mutex<HashSet<String>>, text: &str) -> bool {
@@ -57,26 +79,18 @@ fn first_time(seen: &Mutex<HashSet<String>>, text: &str) -> bool {
     !seen.contains(text) && seen.len() < 1000 && seen.insert(text.to_owned())
 }
 
-impl RunContext {
-    pub fn new(
-        stats: Arc<Stats>,
-        http: HttpConfig,
-        vars: Vec<(String, String)>,
-        phase: watch::Receiver<Phase>,
-        cpu_budget: Duration,
-    ) -> Self {
+impl Run {
+    pub fn new(stats: Arc<Stats>, http: HttpConfig, cpu_budget: Duration) -> Self {
         Self {
             stats,
             http,
-            vars,
-            phase,
             fatal: watch::Sender::new(None),
             halt: watch::Sender::new(None),
+            stopping: Default::default(),
             cpu_budget,
             started: Instant::now(),
             active_users: AtomicU32::new(0),
             peak_users: AtomicU32::new(0),
-            corrects_omission: false,
             readers: Default::default(),
             logged_traps: Mutex::new(HashSet::new()),
             logged_output: Mutex::new(HashSet::new()),
@@ -102,6 +116,26 @@ impl RunContext {
     /// True the first time the guests write this line.
     pub(crate) fn first_output(&self, line: &str) -> bool {
         first_time(&self.logged_output, line)
+    }
+}
+
+impl RunContext {
+    /// The context of plan `plan` (its index in the run's statistics).
+    pub fn new(
+        run: Arc<Run>,
+        plan: usize,
+        vars: Vec<(String, String)>,
+        phase: watch::Receiver<Phase>,
+    ) -> Self {
+        Self {
+            stats: run.stats.recorder(plan),
+            run,
+            vars,
+            phase,
+            corrects_omission: false,
+            plan_users: AtomicU32::new(0),
+            plan_peak: AtomicU32::new(0),
+        }
     }
 }
 

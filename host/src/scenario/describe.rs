@@ -12,7 +12,7 @@ use wasmtime::component::{Component, Linker};
 use super::LoadError;
 use crate::config::HttpConfig;
 use crate::runtime::bindings::{self, ScenarioPre};
-use crate::runtime::vu::RunContext;
+use crate::runtime::vu::{Run, RunContext};
 use crate::runtime::{Footprint, Vu, VuState};
 use crate::schedule::{Phase, WaitTime};
 use crate::stats::Stats;
@@ -71,13 +71,9 @@ pub async fn describe(
         timeout: Duration::from_secs(1),
         max_body: 0,
     };
-    let run = Arc::new(RunContext::new(
-        Arc::new(Stats::new()),
-        http,
-        vars.to_vec(),
-        phase_rx,
-        Duration::from_secs(10),
-    ));
+    let stats = Arc::new(Stats::new(vec![String::new()]));
+    let run = Arc::new(Run::new(stats, http, Duration::from_secs(10)));
+    let run = Arc::new(RunContext::new(run, 0, vars.to_vec(), phase_rx));
 
     let mut state = VuState::new(run, session, 0, 0);
     state.measure_footprint();

@@ -1,8 +1,10 @@
-//! Workload models. The closed model of this release: a fixed number of
-//! users started at a spawn rate, or a user count that follows stages, each
-//! user running tasks picked by weight with a wait between them, until the
-//! run time ends or the run is interrupted; then a graceful stop bounded by
-//! the stop timeout.
+//! Workload models. The closed model: a fixed number of users started at a
+//! spawn rate, or a user count that follows stages, each user running tasks
+//! picked by weight with a wait between them. The open model ([`arrival`]):
+//! iterations due at a rate, taken up by a pool of users. A run holds one
+//! or more plans, each with its model, tasks and start; each plan runs
+//! until its run time ends, its iterations are done or the run is
+//! interrupted, then stops gracefully within the stop timeout.
 
 pub mod arrival;
 mod pick;
@@ -10,6 +12,7 @@ pub mod stages;
 mod users;
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use tokio::signal::unix::{Signal, SignalKind, signal};
@@ -22,6 +25,7 @@ pub use pick::{Picker, WaitTime};
 pub use stages::Stage;
 pub use users::Users;
 
+use crate::runtime::vu::Run;
 use crate::scenario::Task;
 
 /// How often the user count is brought to what the stages want.
@@ -36,16 +40,17 @@ pub enum Phase {
     Aborting,
 }
 
-/// What the closed model runs.
+/// What one plan of a run runs.
 #[derive(Debug, Clone)]
 pub struct Plan {
+    /// When it starts, after the run's start.
+    pub start: Duration,
     /// With stages, the most users at once.
     pub users: u32,
     /// Users started per second.
     pub spawn_rate: f64,
     /// `None`: until interrupted.
     pub run_time: Option<Duration>,
-    pub stop_timeout: Duration,
     pub tasks: Vec<Task>,
     pub wait: WaitTime,
     /// When not empty, the user count follows these instead of `users`
@@ -123,19 +128,101 @@ fn spawn_user(
     retire
 }
 
-/// Runs the users to the end of the plan, then stops them. Returns how the
-/// run ended and when it started.
-pub async fn execute(users: Arc<Users>, phase: watch::Sender<Phase>) -> std::io::Result<Outcome> {
-    let plan = users.plan.clone();
+/// What the run asks of its plans.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// Go on to the end of the plan.
+    No,
+    /// Stop now, letting tasks in flight finish within the stop timeout.
+    Graceful,
+    /// Stop now and cut tasks in flight.
+    Abort,
+}
+
+/// Asks every plan to stop, `how`: a graceful stop never softens an abort.
+fn ask_stop(run: &Run, stop: &watch::Sender<Stop>, how: Stop) {
+    run.stopping.store(true, Ordering::Relaxed);
+    stop.send_if_modified(|now| {
+        let harder = how == Stop::Abort || *now == Stop::No;
+        if harder {
+            *now = how;
+        }
+        harder
+    });
+}
+
+/// Runs every plan to its end (each starting at its offset), then stops
+/// them; Ctrl-C, a guest's configuration mistake or a crossed threshold
+/// stop them all. Returns how the run ended.
+pub async fn execute(
+    plans: Vec<(Arc<Users>, watch::Sender<Phase>)>,
+    run: Arc<Run>,
+    stop_timeout: Duration,
+) -> std::io::Result<Outcome> {
     let mut signals = Signals::new()?;
-    let mut fatal = users.run.fatal.subscribe();
-    let mut halt = users.run.halt.subscribe();
+    let mut fatal = run.fatal.subscribe();
+    let mut halt = run.halt.subscribe();
+    let (stop, stopped) = watch::channel(Stop::No);
+    let started = Instant::now();
+    let mut drivers = JoinSet::new();
+    for (users, phase) in plans {
+        drivers.spawn(drive(users, phase, stopped.clone(), started, stop_timeout));
+    }
+    let mut outcome = None;
+    let mut forced = false;
+    loop {
+        tokio::select! {
+            joined = drivers.join_next() => if joined.is_none() { break },
+            () = signals.recv() => {
+                if outcome.is_none() {
+                    outcome = Some(Outcome::Interrupted { forced: false });
+                    ask_stop(&run, &stop, Stop::Graceful);
+                } else if *stop.borrow() != Stop::Abort {
+                    tracing::warn!("interrupted again; cutting tasks in flight");
+                    forced = true;
+                    ask_stop(&run, &stop, Stop::Abort);
+                }
+            }
+            Ok(message) = fatal.wait_for(Option::is_some), if outcome.is_none() => {
+                outcome = Some(Outcome::Misconfigured(message.clone().unwrap_or_default()));
+                ask_stop(&run, &stop, Stop::Abort);
+            }
+            Ok(message) = halt.wait_for(Option::is_some), if outcome.is_none() => {
+                outcome = Some(Outcome::Halted(message.clone().unwrap_or_default()));
+                ask_stop(&run, &stop, Stop::Graceful);
+            }
+        }
+    }
+    Ok(match outcome {
+        None => Outcome::Completed,
+        Some(Outcome::Interrupted { .. }) => Outcome::Interrupted { forced },
+        Some(other) => other,
+    })
+}
+
+/// One plan: waits for its start, runs its users to its end (or the run's
+/// stop), then stops them within the stop timeout.
+async fn drive(
+    users: Arc<Users>,
+    phase: watch::Sender<Phase>,
+    mut stop: watch::Receiver<Stop>,
+    run_started: Instant,
+    stop_timeout: Duration,
+) {
+    let plan = users.plan.clone();
+    tokio::select! {
+        () = sleep_until((run_started + plan.start).into()) => {}
+        _ = stop.wait_for(|stop| *stop != Stop::No) => {
+            phase.send_replace(Phase::Aborting);
+            return;
+        }
+    }
     let started = Instant::now();
     let deadline = plan.run_time.map(|run_time| started + run_time);
     let far = started + Duration::from_secs(100 * 365 * 24 * 3600);
     let mut running = JoinSet::new();
     let mut spawned = 0;
-    // Users that may be asked to stop before the run does (stages), the
+    // Users that may be asked to stop before the plan does (stages), the
     // latest started last.
     let mut retirable: Vec<watch::Sender<bool>> = Vec::new();
     let mut ramp = tokio::time::interval(RAMP_TICK);
@@ -144,7 +231,7 @@ pub async fn execute(users: Arc<Users>, phase: watch::Sender<Phase>) -> std::io:
         users.run.stats.count_iterations();
     }
 
-    let outcome = loop {
+    loop {
         let next_spawn = (plan.stages.is_empty() && spawned < plan.users)
             .then(|| started + plan.spawn_offset(spawned));
         // Iterations fall due until the run time ends, not at its end.
@@ -184,25 +271,19 @@ pub async fn execute(users: Arc<Users>, phase: watch::Sender<Phase>) -> std::io:
                 let offered = queue.offer(next_due.expect("an arrival was due"));
                 users.run.stats.record_iterations(1, 0, u64::from(!offered));
             }
-            () = sleep_until(deadline.unwrap_or(far).into()) => break Outcome::Completed,
-            () = signals.recv() => break Outcome::Interrupted { forced: false },
-            Ok(message) = fatal.wait_for(Option::is_some) => {
-                break Outcome::Misconfigured(message.clone().unwrap_or_default());
-            }
-            Ok(message) = halt.wait_for(Option::is_some) => {
-                break Outcome::Halted(message.clone().unwrap_or_default());
-            }
-            // With an iteration limit, users stop on their own; the run
+            () = sleep_until(deadline.unwrap_or(far).into()) => break,
+            _ = stop.wait_for(|stop| *stop != Stop::No) => break,
+            // With an iteration limit, users stop on their own; the plan
             // ends with the last of them.
             Some(_) = running.join_next(), if plan.iterations.is_some() && !running.is_empty() => {
                 if running.is_empty() && spawned >= plan.users {
-                    break Outcome::Completed;
+                    break;
                 }
             }
         }
-    };
+    }
 
-    let abort_now = matches!(outcome, Outcome::Misconfigured(_));
+    let abort_now = *stop.borrow() == Stop::Abort;
     phase.send_replace(if abort_now {
         Phase::Aborting
     } else {
@@ -210,9 +291,8 @@ pub async fn execute(users: Arc<Users>, phase: watch::Sender<Phase>) -> std::io:
     });
     while running.try_join_next().is_some() {}
     tracing::info!(users = running.len(), "stopping");
-    let grace = tokio::time::sleep(plan.stop_timeout);
+    let grace = tokio::time::sleep(stop_timeout);
     tokio::pin!(grace);
-    let mut forced = false;
     loop {
         tokio::select! {
             joined = running.join_next() => if joined.is_none() { break },
@@ -220,9 +300,7 @@ pub async fn execute(users: Arc<Users>, phase: watch::Sender<Phase>) -> std::io:
                 tracing::warn!(users = running.len(), "stop timeout reached; cutting tasks in flight");
                 phase.send_replace(Phase::Aborting);
             }
-            () = signals.recv(), if *phase.borrow() == Phase::Stopping => {
-                tracing::warn!("interrupted again; cutting tasks in flight");
-                forced = true;
+            _ = stop.wait_for(|stop| *stop == Stop::Abort), if *phase.borrow() == Phase::Stopping => {
                 phase.send_replace(Phase::Aborting);
             }
         }
@@ -232,8 +310,4 @@ pub async fn execute(users: Arc<Users>, phase: watch::Sender<Phase>) -> std::io:
         let left = queue.drain().await;
         users.run.stats.record_iterations(0, 0, left);
     }
-    Ok(match outcome {
-        Outcome::Interrupted { .. } => Outcome::Interrupted { forced },
-        other => other,
-    })
 }

@@ -110,6 +110,10 @@ struct Group {
 /// One row of the failures table.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorRow {
+    /// The plan the failure happened in; results written before plans had
+    /// names leave it out, and it is then the results' scenario.
+    #[serde(default)]
+    pub scenario: String,
     /// The request's method; `None` (JSON `null`) for tasks and checks.
     pub method: Option<String>,
     pub name: String,
@@ -143,12 +147,13 @@ impl ErrorTable {
         *self.groups.entry(group).or_default() += 1;
     }
 
-    /// The rows, most frequent first.
-    pub fn rows(&self) -> Vec<ErrorRow> {
+    /// The rows, most frequent first, tagged with the plan's name.
+    pub fn rows(&self, scenario: &str) -> Vec<ErrorRow> {
         let mut rows: Vec<ErrorRow> = self
             .groups
             .iter()
             .map(|(group, count)| ErrorRow {
+                scenario: scenario.to_owned(),
                 method: group.method.clone(),
                 name: group.name.clone(),
                 kind: group.kind,
@@ -161,11 +166,17 @@ impl ErrorTable {
     }
 }
 
-/// Most frequent first, then by name, method, kind and message.
+/// Most frequent first, then by plan, name, method, kind and message.
 pub fn sort_rows(rows: &mut [ErrorRow]) {
     rows.sort_by(|a, b| {
         b.count.cmp(&a.count).then_with(|| {
-            (&a.name, &a.method, a.kind, &a.message).cmp(&(&b.name, &b.method, b.kind, &b.message))
+            (&a.scenario, &a.name, &a.method, a.kind, &a.message).cmp(&(
+                &b.scenario,
+                &b.name,
+                &b.method,
+                b.kind,
+                &b.message,
+            ))
         })
     });
 }
@@ -193,7 +204,7 @@ mod tests {
         table.record(Some("GET"), "/a", ErrorKind::Status5xx, "status 503");
         table.record(Some("POST"), "/a", ErrorKind::Status5xx, "status 503");
         table.record(Some("GET"), "/a", ErrorKind::Status429, "status 429");
-        let rows = table.rows();
+        let rows = table.rows("s");
         assert_eq!(rows.len(), 3);
         assert_eq!(rows[0].count, 2);
         assert_eq!(rows[0].method.as_deref(), Some("GET"));
@@ -206,7 +217,7 @@ mod tests {
         for i in 0..MAX_GROUPS + 50 {
             table.record(None, "/a", ErrorKind::Task, &format!("user {i} failed"));
         }
-        let rows = table.rows();
+        let rows = table.rows("s");
         assert_eq!(rows.len(), MAX_GROUPS + 1);
         assert_eq!(rows[0].count, 50);
     }

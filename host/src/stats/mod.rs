@@ -6,7 +6,7 @@ mod errors;
 mod histogram;
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub use errors::{ErrorKind, ErrorRow};
@@ -22,12 +22,27 @@ pub const OTHER_NAMES: &str = "(other names)";
 
 /// The statistics of one run, shared by every user.
 ///
+/// A run holds one or more plans (the config file's `[[scenarios]]`), each
+/// a component, its tasks and a load model; every row is kept per plan and
+/// reported with the plan's name as its `scenario`. Users record through a
+/// [`Recorder`] for their plan.
+///
 /// One lock guards them all: recording a sample is a hash look-up and a
 /// histogram increment, far shorter than the request it describes.
 #[derive(Debug)]
 pub struct Stats {
     started: Instant,
+    /// The plans' names, in the order they were given.
+    plans: Vec<String>,
     inner: Mutex<Aggregate>,
+}
+
+/// Records for one plan of a run: what its users, and the imports they
+/// call, hold.
+#[derive(Debug, Clone)]
+pub struct Recorder {
+    stats: Arc<Stats>,
+    plan: usize,
 }
 
 /// A failure to record: its kind and message.
@@ -35,6 +50,22 @@ pub type Failure<'a> = Option<(ErrorKind, &'a str)>;
 
 #[derive(Debug, Default)]
 struct Aggregate {
+    /// One per plan, in the plans' order.
+    plans: Vec<Rows>,
+    window: Window,
+    /// Requests since the history last looked (once a second).
+    second: Window,
+    /// All requests so far, kept as they come so the history need not
+    /// merge every row each second.
+    total: RequestStats,
+    /// The kinds of name (`request`, `trend`, ...) already folded into
+    /// [`OTHER_NAMES`], so that each is warned about once.
+    folded: Vec<&'static str>,
+}
+
+/// The rows of one plan.
+#[derive(Debug, Default)]
+struct Rows {
     /// Keyed by name, then a short list of methods, so that a look-up needs
     /// no allocation.
     requests: HashMap<String, Vec<(String, RequestStats)>>,
@@ -43,17 +74,8 @@ struct Aggregate {
     checks: HashMap<String, CheckRow>,
     counters: HashMap<String, u64>,
     errors: errors::ErrorTable,
-    window: Window,
-    /// Requests since the history last looked (once a second).
-    second: Window,
-    /// All requests so far, kept as they come so the history need not
-    /// merge every row each second.
-    total: RequestStats,
     /// `None` in the closed model.
     iterations: Option<Iterations>,
-    /// The kinds of name (`request`, `trend`, ...) already folded into
-    /// [`OTHER_NAMES`], so that each is warned about once.
-    folded: Vec<&'static str>,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -209,7 +231,7 @@ impl WsStats {
     }
 }
 
-/// What the host measured of one exchange, for [`Stats::record_request`].
+/// What the host measured of one exchange, for [`Recorder::record_request`].
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Exchange {
     /// To the last byte (or, for a WebSocket, to the end of the handshake);
@@ -306,51 +328,78 @@ pub struct WindowSnapshot {
     pub p95: f64,
 }
 
-/// Everything recorded so far, sorted for reports.
+/// A row of requests: one name and method of one plan.
+#[derive(Debug, Clone)]
+pub struct RequestRow {
+    /// The plan's name.
+    pub scenario: String,
+    pub name: String,
+    pub method: String,
+    pub stats: RequestStats,
+}
+
+/// A task, trend, check or counter of one plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row<T> {
+    /// The plan's name.
+    pub scenario: String,
+    pub name: String,
+    pub value: T,
+}
+
+/// Everything recorded so far, sorted for reports: by plan, in the plans'
+/// order, then by name (and method).
 #[derive(Debug, Clone)]
 pub struct Snapshot {
     pub elapsed: Duration,
-    /// Sorted by name, then method.
-    pub requests: Vec<(String, String, RequestStats)>,
-    pub tasks: Vec<(String, TaskStats)>,
-    pub trends: Vec<(String, Samples)>,
-    pub checks: Vec<(String, CheckRow)>,
-    pub counters: Vec<(String, u64)>,
+    /// The plans' names, in order; the results of a run of one plan have
+    /// one.
+    pub scenarios: Vec<String>,
+    pub requests: Vec<RequestRow>,
+    pub tasks: Vec<Row<TaskStats>>,
+    pub trends: Vec<Row<Samples>>,
+    pub checks: Vec<Row<CheckRow>>,
+    pub counters: Vec<Row<u64>>,
     pub errors: Vec<ErrorRow>,
-    /// `None` in the closed model.
-    pub iterations: Option<Iterations>,
+    /// The plans in the arrival-rate model, with their iterations.
+    pub iterations: Vec<(String, Iterations)>,
 }
 
 impl Snapshot {
     /// Adds `other`'s figures to these: counts add up and histograms merge,
-    /// so the result is what one run that recorded both would show.
-    /// `elapsed` is left to the caller, who knows how the runs overlapped.
+    /// so the result is what one run that recorded both would show. Rows
+    /// match by plan and name. `elapsed` is left to the caller, who knows
+    /// how the runs overlapped.
     pub fn merge(&mut self, other: &Snapshot) {
-        for (name, method, stats) in &other.requests {
-            let at = self
-                .requests
-                .iter()
-                .position(|(n, m, _)| n == name && m == method);
-            let mine = match at {
-                Some(at) => &mut self.requests[at].2,
-                None => {
-                    self.requests
-                        .push((name.clone(), method.clone(), RequestStats::default()));
-                    &mut self.requests.last_mut().expect("just pushed").2
-                }
-            };
-            mine.add(stats);
+        for scenario in &other.scenarios {
+            if !self.scenarios.contains(scenario) {
+                self.scenarios.push(scenario.clone());
+            }
         }
-        self.iterations = match (self.iterations, other.iterations) {
-            (Some(mine), Some(theirs)) => Some(Iterations {
-                due: mine.due + theirs.due,
-                started: mine.started + theirs.started,
-                dropped: mine.dropped + theirs.dropped,
-            }),
-            (mine, theirs) => mine.or(theirs),
-        };
-        self.requests
-            .sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        for row in &other.requests {
+            let at = self.requests.iter().position(|mine| {
+                (&mine.scenario, &mine.name, &mine.method)
+                    == (&row.scenario, &row.name, &row.method)
+            });
+            match at {
+                Some(at) => self.requests[at].stats.add(&row.stats),
+                None => self.requests.push(row.clone()),
+            }
+        }
+        for (scenario, theirs) in &other.iterations {
+            match self
+                .iterations
+                .iter_mut()
+                .find(|(name, _)| name == scenario)
+            {
+                Some((_, mine)) => {
+                    mine.due += theirs.due;
+                    mine.started += theirs.started;
+                    mine.dropped += theirs.dropped;
+                }
+                None => self.iterations.push((scenario.clone(), *theirs)),
+            }
+        }
         merge_named(&mut self.tasks, &other.tasks, |mine, theirs| {
             mine.count += theirs.count;
             mine.failures += theirs.failures;
@@ -368,24 +417,73 @@ impl Snapshot {
         });
         for row in &other.errors {
             let same = self.errors.iter_mut().find(|mine| {
-                (&mine.method, &mine.name, mine.kind, &mine.message)
-                    == (&row.method, &row.name, row.kind, &row.message)
+                (
+                    &mine.scenario,
+                    &mine.method,
+                    &mine.name,
+                    mine.kind,
+                    &mine.message,
+                ) == (
+                    &row.scenario,
+                    &row.method,
+                    &row.name,
+                    row.kind,
+                    &row.message,
+                )
             });
             match same {
                 Some(mine) => mine.count += row.count,
                 None => self.errors.push(row.clone()),
             }
         }
+        self.sort();
+    }
+
+    /// Puts every table in report order: by plan, then by name.
+    pub fn sort(&mut self) {
+        let scenarios = self.scenarios.clone();
+        let place = |scenario: &str| {
+            scenarios
+                .iter()
+                .position(|name| name == scenario)
+                .unwrap_or(usize::MAX)
+        };
+        self.requests.sort_by(|a, b| {
+            (place(&a.scenario), &a.name, &a.method).cmp(&(place(&b.scenario), &b.name, &b.method))
+        });
+        self.iterations.sort_by_key(|(scenario, _)| place(scenario));
+        fn by_plan<T>(rows: &mut [Row<T>], place: &dyn Fn(&str) -> usize) {
+            rows.sort_by(|a, b| (place(&a.scenario), &a.name).cmp(&(place(&b.scenario), &b.name)));
+        }
+        by_plan(&mut self.tasks, &place);
+        by_plan(&mut self.trends, &place);
+        by_plan(&mut self.checks, &place);
+        by_plan(&mut self.counters, &place);
         errors::sort_rows(&mut self.errors);
+    }
+
+    /// Whether the rows come from more than one plan, so reports show
+    /// which.
+    pub fn has_plans(&self) -> bool {
+        self.scenarios.len() > 1
     }
 
     /// All requests as one row.
     pub fn total(&self) -> RequestStats {
-        let mut total = RequestStats::default();
-        for (_, _, stats) in &self.requests {
-            total.add(stats);
-        }
-        total
+        combine(self.requests.iter().map(|row| &row.stats))
+    }
+
+    /// The iterations of every plan in the arrival-rate model, added up;
+    /// `None` when no plan is.
+    pub fn iterations_total(&self) -> Option<Iterations> {
+        self.iterations
+            .iter()
+            .map(|(_, iterations)| *iterations)
+            .reduce(|all, one| Iterations {
+                due: all.due + one.due,
+                started: all.started + one.started,
+                dropped: all.dropped + one.dropped,
+            })
     }
 
     /// Events per second over the run so far.
@@ -399,11 +497,32 @@ impl Snapshot {
     }
 }
 
+/// Rows of requests as one. When some rows have corrected times (plans in
+/// the arrival-rate model) and others do not, the corrected times of the
+/// whole are the ones each row shows, so they still count every request.
+pub fn combine<'a>(rows: impl IntoIterator<Item = &'a RequestStats>) -> RequestStats {
+    let rows: Vec<&RequestStats> = rows.into_iter().collect();
+    let mut total = RequestStats::default();
+    for row in &rows {
+        total.add(row);
+    }
+    if !total.corrected.is_empty() {
+        for row in rows.iter().filter(|row| row.corrected.is_empty()) {
+            total.corrected.add(&row.latency);
+        }
+    }
+    total
+}
+
 impl Stats {
-    pub fn new() -> Self {
+    /// Statistics for a run of these plans, by name.
+    pub fn new(plans: Vec<String>) -> Self {
+        let mut aggregate = Aggregate::default();
+        aggregate.plans.resize_with(plans.len(), Rows::default);
         Self {
             started: Instant::now(),
-            inner: Mutex::new(Aggregate::default()),
+            plans,
+            inner: Mutex::new(aggregate),
         }
     }
 
@@ -415,6 +534,114 @@ impl Stats {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// The recorder of plan `plan` (its index in the names given to
+    /// [`Stats::new`]).
+    pub fn recorder(self: &Arc<Self>, plan: usize) -> Recorder {
+        assert!(plan < self.plans.len(), "a plan of this run");
+        Recorder {
+            stats: self.clone(),
+            plan,
+        }
+    }
+
+    /// The last second's requests and the totals so far, for the history
+    /// (`--csv`).
+    pub fn take_second(&self) -> Second {
+        let mut agg = self.lock();
+        let agg = &mut *agg;
+        let second = Second {
+            requests: agg.second.requests,
+            failures: agg.second.failures,
+            latency: agg.second.latency.clone(),
+            total_count: agg.total.count,
+            total_failures: agg.total.failures,
+            total_bytes: agg.total.bytes,
+            total_latency: agg.total.latency.summary(),
+        };
+        agg.second.requests = 0;
+        agg.second.failures = 0;
+        agg.second.latency.reset();
+        second
+    }
+
+    /// The requests since the last call, for the live line.
+    pub fn take_window(&self) -> WindowSnapshot {
+        let mut agg = self.lock();
+        let window = &mut agg.window;
+        let snapshot = WindowSnapshot {
+            requests: window.requests,
+            failures: window.failures,
+            p50: window.latency.quantile(0.50),
+            p95: window.latency.quantile(0.95),
+        };
+        window.requests = 0;
+        window.failures = 0;
+        window.latency.reset();
+        snapshot
+    }
+
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        let elapsed = self.started.elapsed();
+        let agg = self.lock();
+        let mut snapshot = Snapshot {
+            elapsed,
+            scenarios: self.plans.clone(),
+            requests: Vec::new(),
+            tasks: Vec::new(),
+            trends: Vec::new(),
+            checks: Vec::new(),
+            counters: Vec::new(),
+            errors: Vec::new(),
+            iterations: Vec::new(),
+        };
+        for (scenario, rows) in self.plans.iter().zip(&agg.plans) {
+            for (name, methods) in &rows.requests {
+                for (method, stats) in methods {
+                    snapshot.requests.push(RequestRow {
+                        scenario: scenario.clone(),
+                        name: name.clone(),
+                        method: method.clone(),
+                        stats: stats.clone(),
+                    });
+                }
+            }
+            tagged(&mut snapshot.tasks, scenario, &rows.tasks);
+            tagged(&mut snapshot.trends, scenario, &rows.trends);
+            tagged(&mut snapshot.checks, scenario, &rows.checks);
+            tagged(&mut snapshot.counters, scenario, &rows.counters);
+            snapshot.errors.extend(rows.errors.rows(scenario));
+            if let Some(iterations) = rows.iterations {
+                snapshot.iterations.push((scenario.clone(), iterations));
+            }
+        }
+        snapshot.sort();
+        snapshot
+    }
+}
+
+#[cfg(test)]
+impl Recorder {
+    /// Statistics of a run of one plan, named `scenario`, and its recorder.
+    pub fn single(scenario: &str) -> Self {
+        Arc::new(Stats::new(vec![scenario.to_owned()])).recorder(0)
+    }
+
+    /// The statistics of the whole run.
+    pub fn stats(&self) -> &Arc<Stats> {
+        &self.stats
+    }
+
+    /// A snapshot of the whole run.
+    pub fn snapshot(&self) -> Snapshot {
+        self.stats.snapshot()
+    }
+}
+
+impl Recorder {
     /// Records one request, streamed or not, or one WebSocket connection.
     pub fn record_request(
         &self,
@@ -424,9 +651,10 @@ impl Stats {
         failure: Failure<'_>,
     ) {
         let micros = exchange.elapsed.map(micros);
-        let mut agg = self.lock();
+        let mut agg = self.stats.lock();
         let agg = &mut *agg;
-        let (name, stats) = row(&mut agg.requests, name, method, &mut agg.folded);
+        let rows = &mut agg.plans[self.plan];
+        let (name, stats) = row(&mut rows.requests, name, method, &mut agg.folded);
         if method == WS_METHOD {
             stats.ws.get_or_insert_default();
         }
@@ -474,7 +702,7 @@ impl Stats {
             agg.window.failures += 1;
             agg.second.failures += 1;
             agg.total.failures += 1;
-            agg.errors.record(Some(method), name, kind, message);
+            rows.errors.record(Some(method), name, kind, message);
         }
     }
 
@@ -489,9 +717,10 @@ impl Stats {
         first: bool,
         time: Duration,
     ) {
-        let mut agg = self.lock();
+        let mut agg = self.stats.lock();
         let agg = &mut *agg;
-        let (_, stats) = row(&mut agg.requests, name, method, &mut agg.folded);
+        let rows = &mut agg.plans[self.plan];
+        let (_, stats) = row(&mut rows.requests, name, method, &mut agg.folded);
         let stream = stats.stream.get_or_insert_default();
         let (count, first_time, gaps) = match mark {
             StreamMark::Chunk => (
@@ -515,9 +744,10 @@ impl Stats {
 
     /// Records a message or a close on a WebSocket counted under `name`.
     pub fn record_ws(&self, name: &str, event: WsEvent) {
-        let mut agg = self.lock();
+        let mut agg = self.stats.lock();
         let agg = &mut *agg;
-        let (_, stats) = row(&mut agg.requests, name, WS_METHOD, &mut agg.folded);
+        let rows = &mut agg.plans[self.plan];
+        let (_, stats) = row(&mut rows.requests, name, WS_METHOD, &mut agg.folded);
         let ws = stats.ws.get_or_insert_default();
         match event {
             WsEvent::Sent(bytes) => {
@@ -535,55 +765,58 @@ impl Stats {
     /// Records a failure of a request already counted (a WebSocket the
     /// server closed): its row's failures grow, its count does not.
     pub fn record_late_failure(&self, name: &str, method: &str, kind: ErrorKind, message: &str) {
-        let mut agg = self.lock();
+        let mut agg = self.stats.lock();
         let agg = &mut *agg;
-        let (name, stats) = row(&mut agg.requests, name, method, &mut agg.folded);
+        let rows = &mut agg.plans[self.plan];
+        let (name, stats) = row(&mut rows.requests, name, method, &mut agg.folded);
         stats.failures += 1;
         agg.window.failures += 1;
         agg.second.failures += 1;
         agg.total.failures += 1;
-        agg.errors.record(Some(method), name, kind, message);
+        rows.errors.record(Some(method), name, kind, message);
     }
 
     /// Records a request that could not be sent at all: a failure under
     /// its name, but no request.
     pub fn record_unsent(&self, name: &str, method: &str, kind: ErrorKind, message: &str) {
-        let mut agg = self.lock();
+        let mut agg = self.stats.lock();
         let agg = &mut *agg;
-        let name = bounded(&agg.requests, name, &mut agg.folded, "request");
-        agg.errors.record(Some(method), name, kind, message);
+        let rows = &mut agg.plans[self.plan];
+        let name = bounded(&rows.requests, name, &mut agg.folded, "request");
+        rows.errors.record(Some(method), name, kind, message);
     }
 
     /// Records one run of a task (or of `on-start` / `on-stop`).
     pub fn record_task(&self, name: &str, elapsed: Duration, failure: Failure<'_>) {
         let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
-        let mut agg = self.lock();
-        let agg = &mut *agg;
-        let stats = match agg.tasks.get_mut(name) {
+        let mut agg = self.stats.lock();
+        let rows = &mut agg.plans[self.plan];
+        let stats = match rows.tasks.get_mut(name) {
             Some(stats) => stats,
-            None => agg.tasks.entry(name.to_owned()).or_default(),
+            None => rows.tasks.entry(name.to_owned()).or_default(),
         };
         stats.count += 1;
         stats.duration.record(micros);
         if let Some((kind, message)) = failure {
             stats.failures += 1;
-            agg.errors.record(None, name, kind, message);
+            rows.errors.record(None, name, kind, message);
         }
     }
 
     pub fn record_check(&self, name: &str, passed: bool) {
-        let mut agg = self.lock();
+        let mut agg = self.stats.lock();
         let agg = &mut *agg;
-        let name = bounded(&agg.checks, name, &mut agg.folded, "check");
-        let row = match agg.checks.get_mut(name) {
+        let rows = &mut agg.plans[self.plan];
+        let name = bounded(&rows.checks, name, &mut agg.folded, "check");
+        let row = match rows.checks.get_mut(name) {
             Some(row) => row,
-            None => agg.checks.entry(name.to_owned()).or_default(),
+            None => rows.checks.entry(name.to_owned()).or_default(),
         };
         if passed {
             row.passes += 1;
         } else {
             row.failures += 1;
-            agg.errors
+            rows.errors
                 .record(None, name, ErrorKind::Check, "check failed");
         }
     }
@@ -595,12 +828,13 @@ impl Stats {
             return false;
         }
         let thousandths = (value * 1000.0).round() as u64;
-        let mut agg = self.lock();
+        let mut agg = self.stats.lock();
         let agg = &mut *agg;
-        let name = bounded(&agg.trends, name, &mut agg.folded, "trend");
-        match agg.trends.get_mut(name) {
+        let rows = &mut agg.plans[self.plan];
+        let name = bounded(&rows.trends, name, &mut agg.folded, "trend");
+        match rows.trends.get_mut(name) {
             Some(samples) => samples.record(thousandths),
-            None => agg
+            None => rows
                 .trends
                 .entry(name.to_owned())
                 .or_default()
@@ -610,123 +844,70 @@ impl Stats {
     }
 
     pub fn record_counter(&self, name: &str, delta: u64) {
-        let mut agg = self.lock();
+        let mut agg = self.stats.lock();
         let agg = &mut *agg;
-        let name = bounded(&agg.counters, name, &mut agg.folded, "counter");
-        match agg.counters.get_mut(name) {
+        let rows = &mut agg.plans[self.plan];
+        let name = bounded(&rows.counters, name, &mut agg.folded, "counter");
+        match rows.counters.get_mut(name) {
             Some(value) => *value = value.saturating_add(delta),
             None => {
-                agg.counters.insert(name.to_owned(), delta);
+                rows.counters.insert(name.to_owned(), delta);
             }
         }
     }
 
-    /// Starts counting iterations: the run is in the arrival-rate model.
+    /// Starts counting iterations: the plan is in the arrival-rate model.
     pub fn count_iterations(&self) {
-        self.lock()
+        self.stats.lock().plans[self.plan]
             .iterations
             .get_or_insert_with(Iterations::default);
     }
 
     /// Counts iterations as due, started or dropped.
     pub fn record_iterations(&self, due: u64, started: u64, dropped: u64) {
-        let mut agg = self.lock();
-        let iterations = agg.iterations.get_or_insert_with(Iterations::default);
+        let mut agg = self.stats.lock();
+        let iterations = agg.plans[self.plan]
+            .iterations
+            .get_or_insert_with(Iterations::default);
         iterations.due += due;
         iterations.started += started;
         iterations.dropped += dropped;
     }
-
-    /// The last second's requests and the totals so far, for the history
-    /// (`--csv`).
-    pub fn take_second(&self) -> Second {
-        let mut agg = self.lock();
-        let agg = &mut *agg;
-        let second = Second {
-            requests: agg.second.requests,
-            failures: agg.second.failures,
-            latency: agg.second.latency.clone(),
-            total_count: agg.total.count,
-            total_failures: agg.total.failures,
-            total_bytes: agg.total.bytes,
-            total_latency: agg.total.latency.summary(),
-        };
-        agg.second.requests = 0;
-        agg.second.failures = 0;
-        agg.second.latency.reset();
-        second
-    }
-
-    /// The requests since the last call, for the live line.
-    pub fn take_window(&self) -> WindowSnapshot {
-        let mut agg = self.lock();
-        let window = &mut agg.window;
-        let snapshot = WindowSnapshot {
-            requests: window.requests,
-            failures: window.failures,
-            p50: window.latency.quantile(0.50),
-            p95: window.latency.quantile(0.95),
-        };
-        window.requests = 0;
-        window.failures = 0;
-        window.latency.reset();
-        snapshot
-    }
-
-    pub fn elapsed(&self) -> Duration {
-        self.started.elapsed()
-    }
-
-    pub fn snapshot(&self) -> Snapshot {
-        let elapsed = self.started.elapsed();
-        let agg = self.lock();
-        let mut requests: Vec<_> = agg
-            .requests
-            .iter()
-            .flat_map(|(name, methods)| {
-                methods
-                    .iter()
-                    .map(|(method, stats)| (name.clone(), method.clone(), stats.clone()))
-            })
-            .collect();
-        requests.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
-        Snapshot {
-            elapsed,
-            requests,
-            tasks: sorted(&agg.tasks),
-            trends: sorted(&agg.trends),
-            checks: sorted(&agg.checks),
-            counters: sorted(&agg.counters),
-            errors: agg.errors.rows(),
-            iterations: agg.iterations,
-        }
-    }
 }
 
-impl Default for Stats {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-/// Adds each of `theirs` to the row of the same name in `mine`, or as a new
-/// row; keeps `mine` sorted by name.
+/// Adds each of `theirs` to the row of the same plan and name in `mine`,
+/// or as a new row.
 fn merge_named<T: Clone + Default>(
-    mine: &mut Vec<(String, T)>,
-    theirs: &[(String, T)],
+    mine: &mut Vec<Row<T>>,
+    theirs: &[Row<T>],
     add: impl Fn(&mut T, &T),
 ) {
-    for (name, value) in theirs {
-        match mine.iter_mut().find(|(n, _)| n == name) {
-            Some((_, row)) => add(row, value),
+    for row in theirs {
+        match mine
+            .iter_mut()
+            .find(|mine| mine.scenario == row.scenario && mine.name == row.name)
+        {
+            Some(mine) => add(&mut mine.value, &row.value),
             None => {
-                let mut row = T::default();
-                add(&mut row, value);
-                mine.push((name.clone(), row));
+                let mut value = T::default();
+                add(&mut value, &row.value);
+                mine.push(Row {
+                    scenario: row.scenario.clone(),
+                    name: row.name.clone(),
+                    value,
+                });
             }
         }
     }
-    mine.sort_by(|a, b| a.0.cmp(&b.0));
+}
+
+/// Appends `map`'s rows, tagged with `scenario`.
+fn tagged<T: Clone>(rows: &mut Vec<Row<T>>, scenario: &str, map: &HashMap<String, T>) {
+    rows.extend(map.iter().map(|(name, value)| Row {
+        scenario: scenario.to_owned(),
+        name: name.clone(),
+        value: value.clone(),
+    }));
 }
 
 /// The method WebSocket connections are counted under.
@@ -782,19 +963,17 @@ fn bounded<'a, T>(
     OTHER_NAMES
 }
 
-fn sorted<T: Clone>(map: &HashMap<String, T>) -> Vec<(String, T)> {
-    let mut rows: Vec<_> = map.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-    rows.sort_by(|a, b| a.0.cmp(&b.0));
-    rows
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn merged_halves_equal_one_run_that_recorded_both() {
-        let (whole, first, second) = (Stats::new(), Stats::new(), Stats::new());
+        let (whole, first, second) = (
+            Recorder::single("s"),
+            Recorder::single("s"),
+            Recorder::single("s"),
+        );
         for ms in 1..=400u64 {
             let half = if ms % 2 == 0 { &first } else { &second };
             let failure = (ms % 50 == 0).then_some((ErrorKind::Status5xx, "status 503"));
@@ -820,7 +999,7 @@ mod tests {
         let mut merged = first.snapshot();
         merged.merge(&second.snapshot());
         let row = |snapshot: &Snapshot| {
-            let (_, _, stats) = &snapshot.requests[0];
+            let stats = &snapshot.requests[0].stats;
             (
                 stats.count,
                 stats.failures,
@@ -830,10 +1009,13 @@ mod tests {
         };
         assert_eq!(row(&merged), row(&whole));
         assert_eq!(
-            merged.tasks[0].1.duration.summary(),
-            whole.tasks[0].1.duration.summary()
+            merged.tasks[0].value.duration.summary(),
+            whole.tasks[0].value.duration.summary()
         );
-        assert_eq!(merged.trends[0].1.summary(), whole.trends[0].1.summary());
+        assert_eq!(
+            merged.trends[0].value.summary(),
+            whole.trends[0].value.summary()
+        );
         assert_eq!(merged.checks, whole.checks);
         assert_eq!(merged.counters, whole.counters);
         assert_eq!(merged.errors, whole.errors);
@@ -841,7 +1023,7 @@ mod tests {
 
     #[test]
     fn names_past_the_limit_fold_into_one_row() {
-        let stats = Stats::new();
+        let stats = Recorder::single("s");
         for i in 0..MAX_NAMES + 5 {
             let name = format!("/item/{i}");
             stats.record_request(
@@ -866,23 +1048,17 @@ mod tests {
         );
         let snapshot = stats.snapshot();
         assert_eq!(snapshot.requests.len(), MAX_NAMES + 1);
-        let other = snapshot
-            .requests
-            .iter()
-            .find(|(name, _, _)| name == OTHER_NAMES);
-        assert_eq!(other.map(|(_, _, stats)| stats.count), Some(5));
-        let known = snapshot
-            .requests
-            .iter()
-            .find(|(name, _, _)| name == "/item/7");
-        assert_eq!(known.map(|(_, _, stats)| stats.count), Some(2));
+        let other = snapshot.requests.iter().find(|row| row.name == OTHER_NAMES);
+        assert_eq!(other.map(|row| row.stats.count), Some(5));
+        let known = snapshot.requests.iter().find(|row| row.name == "/item/7");
+        assert_eq!(known.map(|row| row.stats.count), Some(2));
         assert_eq!(snapshot.trends.len(), MAX_NAMES + 1);
         assert_eq!(snapshot.total().count, MAX_NAMES as u64 + 6);
     }
 
     #[test]
     fn requests_are_grouped_by_name_and_method() {
-        let stats = Stats::new();
+        let stats = Recorder::single("s");
         let ms = |n| Some(Duration::from_millis(n));
         stats.record_request(
             "/rooms",
@@ -916,9 +1092,14 @@ mod tests {
         );
         let snapshot = stats.snapshot();
         assert_eq!(snapshot.requests.len(), 2);
-        let (_, method, get) = &snapshot.requests[0];
+        let get = &snapshot.requests[0].stats;
         assert_eq!(
-            (method.as_str(), get.count, get.failures, get.bytes),
+            (
+                snapshot.requests[0].method.as_str(),
+                get.count,
+                get.failures,
+                get.bytes
+            ),
             ("GET", 2, 0, 200)
         );
         let total = snapshot.total();
@@ -928,7 +1109,7 @@ mod tests {
 
     #[test]
     fn aborted_requests_are_counted_but_not_timed() {
-        let stats = Stats::new();
+        let stats = Recorder::single("s");
         stats.record_request(
             "/slow",
             "GET",
@@ -938,13 +1119,13 @@ mod tests {
             },
             Some((ErrorKind::Aborted, "stopped")),
         );
-        let (_, _, row) = &stats.snapshot().requests[0];
+        let row = &stats.snapshot().requests[0].stats;
         assert_eq!((row.count, row.failures, row.latency.len()), (1, 1, 0));
     }
 
     #[test]
     fn window_resets_after_each_look() {
-        let stats = Stats::new();
+        let stats = Recorder::single("s");
         stats.record_request(
             "/",
             "GET",
@@ -954,21 +1135,21 @@ mod tests {
             },
             None,
         );
-        let first = stats.take_window();
+        let first = stats.stats().take_window();
         assert_eq!(first.requests, 1);
         assert!((first.p50 - 5.0).abs() < 0.01);
-        let second = stats.take_window();
+        let second = stats.stats().take_window();
         assert_eq!((second.requests, second.p50), (0, 0.0));
     }
 
     #[test]
     fn failed_checks_are_failures_of_kind_check() {
-        let stats = Stats::new();
+        let stats = Recorder::single("s");
         stats.record_check("reply arrived", true);
         stats.record_check("reply arrived", false);
         let snapshot = stats.snapshot();
         assert_eq!(
-            snapshot.checks[0].1,
+            snapshot.checks[0].value,
             CheckRow {
                 passes: 1,
                 failures: 1
@@ -979,12 +1160,92 @@ mod tests {
 
     #[test]
     fn trends_drop_values_they_cannot_hold() {
-        let stats = Stats::new();
+        let stats = Recorder::single("s");
         assert!(stats.record_trend("t", 12.5));
         assert!(!stats.record_trend("t", -1.0));
         assert!(!stats.record_trend("t", f64::NAN));
         let snapshot = stats.snapshot();
-        assert_eq!(snapshot.trends[0].1.len(), 1);
-        assert!((snapshot.trends[0].1.summary().p50 - 12.5).abs() < 0.01);
+        assert_eq!(snapshot.trends[0].value.len(), 1);
+        assert!((snapshot.trends[0].value.summary().p50 - 12.5).abs() < 0.01);
+    }
+}
+
+#[cfg(test)]
+mod plan_tests {
+    use super::*;
+
+    fn timed(ms: u64) -> Exchange {
+        Exchange {
+            elapsed: Some(Duration::from_millis(ms)),
+            ..Exchange::default()
+        }
+    }
+
+    #[test]
+    fn rows_of_each_plan_are_kept_and_tagged_apart() {
+        let stats = Arc::new(Stats::new(vec!["browse".into(), "buy".into()]));
+        let (browse, buy) = (stats.recorder(0), stats.recorder(1));
+        browse.record_request("/items", "GET", &timed(10), None);
+        browse.record_request("/items", "GET", &timed(12), None);
+        buy.record_request(
+            "/items",
+            "GET",
+            &timed(40),
+            Some((ErrorKind::Status5xx, "503")),
+        );
+        buy.record_task("checkout", Duration::from_millis(50), None);
+        buy.record_iterations(3, 2, 1);
+        let snapshot = stats.snapshot();
+        assert_eq!(snapshot.scenarios, ["browse", "buy"]);
+        assert!(snapshot.has_plans());
+        let rows: Vec<(&str, u64, u64)> = snapshot
+            .requests
+            .iter()
+            .map(|row| (row.scenario.as_str(), row.stats.count, row.stats.failures))
+            .collect();
+        assert_eq!(rows, [("browse", 2, 0), ("buy", 1, 1)]);
+        assert_eq!(snapshot.tasks[0].scenario, "buy");
+        assert_eq!(snapshot.errors[0].scenario, "buy");
+        assert_eq!(snapshot.iterations.len(), 1);
+        assert_eq!(snapshot.iterations[0].0, "buy");
+        assert_eq!(snapshot.total().count, 3);
+    }
+
+    #[test]
+    fn a_total_over_corrected_and_closed_rows_times_every_request() {
+        let stats = Arc::new(Stats::new(vec!["open".into(), "closed".into()]));
+        let corrected = Exchange {
+            corrected: Some(Duration::from_millis(900)),
+            ..timed(5)
+        };
+        stats
+            .recorder(0)
+            .record_request("/a", "GET", &corrected, None);
+        stats
+            .recorder(1)
+            .record_request("/a", "GET", &timed(7), None);
+        let total = stats.snapshot().total();
+        assert_eq!(total.latency.len(), 2);
+        assert_eq!(total.timed().len(), 2);
+        assert!((total.timed().quantile(1.0) - 900.0).abs() < 5.0);
+    }
+
+    #[test]
+    fn merging_keeps_plans_apart_and_adds_the_same_plan() {
+        let one = Recorder::single("browse");
+        one.record_request("/", "GET", &timed(1), None);
+        let other = Recorder::single("buy");
+        other.record_request("/", "GET", &timed(2), None);
+        let again = Recorder::single("browse");
+        again.record_request("/", "GET", &timed(3), None);
+        let mut merged = one.snapshot();
+        merged.merge(&other.snapshot());
+        merged.merge(&again.snapshot());
+        let rows: Vec<(&str, u64)> = merged
+            .requests
+            .iter()
+            .map(|row| (row.scenario.as_str(), row.stats.count))
+            .collect();
+        assert_eq!(rows, [("browse", 2), ("buy", 1)]);
     }
 }
