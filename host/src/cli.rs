@@ -133,7 +133,7 @@ pub struct PlanArgs {
     pub tasks: Vec<String>,
 
     /// When the plan starts, after the run's start.
-    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION", allow_hyphen_values = true)]
     pub start: Option<Duration>,
 
     #[arg(long = "var", value_parser = parse_var, value_name = "KEY=VALUE")]
@@ -161,7 +161,7 @@ pub struct InspectArgs {
 pub struct RunArgs {
     /// A `.wasm` component, or a scenario crate folder, which throng builds
     /// for wasm32-wasip2 with cargo [default: the config file's `scenario`].
-    #[arg(required_unless_present = "config")]
+    #[arg(required_unless_present_any = ["config", "plans"])]
     pub scenario: Option<PathBuf>,
 
     /// A TOML file with any of these flags as keys (`spawn-rate = 5`), and
@@ -190,13 +190,15 @@ pub struct RunArgs {
 
     /// Run several plans at once, each with its own load, tasks and start:
     /// `--plan 'chat: --arrival-rate 20 --tasks send_chat_message --start
-    /// 30s'`. The text is a name, `:`, then flags separated by spaces:
+    /// 30s'`. The text is a name, `:`, then flags as a shell splits them:
     /// `--users`, `--spawn-rate`, `--stage`, `--iterations`,
     /// `--shared-iterations`, `--arrival-rate`, `--rate-stage`,
     /// `--max-users`, `--max-queue`, `--run-time`, `--wait-time`,
     /// `--tasks`, `--start`, `--var`, and optionally another component's
     /// path. Every row of the results is tagged with its plan's name.
-    /// Repeat for more; replaces the config file's `[[scenarios]]`.
+    /// `--run-time` and `--wait-time` given outside apply to every plan
+    /// that sets neither. Repeat for more; replaces the config file's
+    /// `[[scenarios]]`.
     #[arg(long = "plan", value_name = "NAME: FLAGS")]
     pub plans: Vec<String>,
 

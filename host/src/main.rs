@@ -125,18 +125,27 @@ async fn run(args: RunArgs, given: &dyn Fn(&str) -> bool) -> anyhow::Result<Exit
         let linker = runtime::linker(&engine)?;
         let mut pres = Vec::new();
         for plan in &config.plans {
+            // A mistake in one plan of several names the plan.
+            let within = |err: scenario::LoadError| match &plan.place {
+                Some(place) => anyhow::Error::from(err).context(place.clone()),
+                None => err.into(),
+            };
             let at = match sources.iter().position(|known| known.path == plan.scenario) {
                 Some(at) => at,
                 None => {
-                    let source = scenario::load(&plan.scenario)?;
-                    let component = scenario::compile(&engine, &source)?;
-                    pres.push(scenario::prepare(&linker, &component, &source.path)?);
+                    let source = scenario::load(&plan.scenario).map_err(within)?;
+                    let component = scenario::compile(&engine, &source).map_err(within)?;
+                    let pre =
+                        scenario::prepare(&linker, &component, &source.path).map_err(within)?;
+                    pres.push(pre);
                     sources.push(source);
                     sources.len() - 1
                 }
             };
             let (description, measured) =
-                scenario::describe(&pres[at], &sources[at].path, &plan.vars).await?;
+                scenario::describe(&pres[at], &sources[at].path, &plan.vars)
+                    .await
+                    .map_err(within)?;
             footprint.memories = footprint.memories.max(measured.memories);
             footprint.tables = footprint.tables.max(measured.tables);
             footprint.table_elements = footprint.table_elements.max(measured.table_elements);
@@ -144,7 +153,7 @@ async fn run(args: RunArgs, given: &dyn Fn(&str) -> bool) -> anyhow::Result<Exit
                 .name
                 .clone()
                 .unwrap_or_else(|| description.name.clone());
-            let tasks = chosen_tasks(&description, &plan.tasks, plan.name.as_deref())?;
+            let tasks = chosen_tasks(&description, &plan.tasks, plan.place.as_deref())?;
             loaded.push(Loaded {
                 config: plan.clone(),
                 source: at,
@@ -156,10 +165,12 @@ async fn run(args: RunArgs, given: &dyn Fn(&str) -> bool) -> anyhow::Result<Exit
     }
     let names: Vec<String> = loaded.iter().map(|plan| plan.name.clone()).collect();
     for (i, name) in names.iter().enumerate() {
-        if names[..i].contains(name) {
+        if let Some(first) = loaded[..i].iter().find(|plan| plan.name == *name) {
             return Err(BadInput(format!(
-                "two plans are named `{name}`; give each its own name (`--plan NAME: ...`, or \
-                 `name` in each `[[scenarios]]`)"
+                "{} and {} are both named `{name}`; give each its own name (`--plan NAME: \
+                 ...`, or `name` in each `[[scenarios]]`)",
+                first.config.place.as_deref().unwrap_or("a plan"),
+                loaded[i].config.place.as_deref().unwrap_or("another")
             ))
             .into());
         }
@@ -217,6 +228,7 @@ async fn run(args: RunArgs, given: &dyn Fn(&str) -> bool) -> anyhow::Result<Exit
     for (i, plan) in loaded.iter().enumerate() {
         let load = &plan.config.load;
         let schedule = Arc::new(Plan {
+            name: plan.name.clone(),
             start: plan.config.start,
             users: load.users,
             spawn_rate: load.spawn_rate,
@@ -230,6 +242,11 @@ async fn run(args: RunArgs, given: &dyn Fn(&str) -> bool) -> anyhow::Result<Exit
         let (phase, phase_rx) = watch::channel(Phase::Running);
         let mut context = RunContext::new(run.clone(), i, plan.config.vars.clone(), phase_rx);
         context.corrects_omission = load.arrival.is_some();
+        if load.arrival.is_some() {
+            // Counted from the start, so a plan the run stopped before it
+            // began still shows none due.
+            context.stats.count_iterations();
+        }
         let users = Arc::new(Users {
             pre: pres[plan.source].clone(),
             run: Arc::new(context),
@@ -254,8 +271,13 @@ async fn run(args: RunArgs, given: &dyn Fn(&str) -> bool) -> anyhow::Result<Exit
         .unwrap_or_default();
     if let [(users, _)] = plans.as_slice() {
         let plan = &loaded[0];
+        let start = if plan.config.start.is_zero() {
+            String::new()
+        } else {
+            format!(", from {}", humantime::format_duration(plan.config.start))
+        };
         println!(
-            "running `{}` {}{}: {}{against}",
+            "running `{}` {}{}{start}: {}{against}",
             plan.description.name,
             plan.description.version,
             tasks_note(plan),
@@ -307,7 +329,17 @@ async fn run(args: RunArgs, given: &dyn Fn(&str) -> bool) -> anyhow::Result<Exit
         .thresholds
         .iter()
         .any(|threshold| threshold.abort_after.is_some())
-        .then(|| tokio::spawn(watch_thresholds(run.clone(), config.thresholds.clone())));
+        .then(|| {
+            let starts = loaded
+                .iter()
+                .map(|plan| (plan.name.clone(), plan.config.start))
+                .collect();
+            tokio::spawn(watch_thresholds(
+                run.clone(),
+                config.thresholds.clone(),
+                starts,
+            ))
+        });
     let started_at = SystemTime::now();
     let live = tokio::spawn(report::console::live(run.clone(), run_time));
     let history = history.map(|history| tokio::spawn(report::csv::record(run.clone(), history)));
@@ -363,7 +395,7 @@ async fn run(args: RunArgs, given: &dyn Fn(&str) -> bool) -> anyhow::Result<Exit
 fn chosen_tasks(
     description: &scenario::Description,
     wanted: &[String],
-    plan: Option<&str>,
+    place: Option<&str>,
 ) -> Result<Vec<scenario::Task>, BadInput> {
     if wanted.is_empty() {
         return Ok(description.tasks.clone());
@@ -372,9 +404,7 @@ fn chosen_tasks(
     for name in wanted {
         let Some(task) = description.tasks.iter().find(|task| task.name == *name) else {
             let known: Vec<&str> = description.tasks.iter().map(|t| t.name.as_str()).collect();
-            let whose = plan
-                .map(|plan| format!("plan `{plan}`: "))
-                .unwrap_or_default();
+            let whose = place.map(|place| format!("{place}: ")).unwrap_or_default();
             return Err(BadInput(format!(
                 "{whose}`--tasks`: scenario `{}` has no task `{name}`; its tasks are {}",
                 description.name,
@@ -434,15 +464,15 @@ fn load_text(plan: &Plan) -> String {
     format!(
         "{load}, {}, wait {}",
         match (plan.run_time, plan.iterations) {
-            (Some(t), Some(schedule::IterationLimit::PerUser(n))) => {
-                format!("{n} tasks a user within {}", humantime::format_duration(t))
-            }
-            (Some(t), Some(schedule::IterationLimit::Shared(n))) => {
-                format!("{n} tasks in all within {}", humantime::format_duration(t))
+            (Some(t), Some(limit)) => {
+                format!(
+                    "{} within {}",
+                    limit_text(limit),
+                    humantime::format_duration(t)
+                )
             }
             (Some(t), None) => format!("for {}", humantime::format_duration(t)),
-            (None, Some(schedule::IterationLimit::PerUser(n))) => format!("{n} tasks a user"),
-            (None, Some(schedule::IterationLimit::Shared(n))) => format!("{n} tasks in all"),
+            (None, Some(limit)) => limit_text(limit),
             (None, None) => "until Ctrl-C".to_owned(),
         },
         if plan.arrival.is_some() {
@@ -451,6 +481,16 @@ fn load_text(plan: &Plan) -> String {
             plan.wait.to_string()
         },
     )
+}
+
+/// `3 tasks a user`, `1 task in all`.
+fn limit_text(limit: schedule::IterationLimit) -> String {
+    let (count, whose) = match limit {
+        schedule::IterationLimit::PerUser(count) => (count, "a user"),
+        schedule::IterationLimit::Shared(count) => (count, "in all"),
+    };
+    let tasks = if count == 1 { "task" } else { "tasks" };
+    format!("{count} {tasks} {whose}")
 }
 
 /// What the reports say of the run besides its figures.
@@ -493,7 +533,7 @@ fn run_info(
             None => peak,
         },
         spawn_rate: plans.iter().map(|(users, _)| users.plan.spawn_rate).sum(),
-        run_time: single.map_or(run_time, |plan| plan.run_time),
+        run_time,
         stages: single.map(|plan| plan.stages.clone()).unwrap_or_default(),
         started_at,
         outcome: match outcome {
@@ -514,7 +554,8 @@ fn run_info(
                 load: load_text(&users.plan),
                 users: users
                     .run
-                    .plan_peak
+                    .plan_users()
+                    .peak
                     .load(std::sync::atomic::Ordering::Relaxed),
             })
             .collect(),
@@ -523,14 +564,20 @@ fn run_info(
 
 /// Judges the thresholds marked `abort` every second, and stops the run
 /// when one is crossed.
-async fn watch_thresholds(run: Arc<Run>, thresholds: Vec<thresholds::Threshold>) {
+async fn watch_thresholds(
+    run: Arc<Run>,
+    thresholds: Vec<thresholds::Threshold>,
+    plan_starts: Vec<(String, Duration)>,
+) {
     let mut ticker = tokio::time::interval(std::time::Duration::from_secs(1));
     // The first tick is at once; the first judgement a second in.
     ticker.tick().await;
     loop {
         ticker.tick().await;
         let snapshot = run.stats.snapshot();
-        if let Some(verdict) = thresholds::crossed(&thresholds, &snapshot, snapshot.elapsed) {
+        if let Some(verdict) =
+            thresholds::crossed(&thresholds, &snapshot, snapshot.elapsed, &plan_starts)
+        {
             let value = verdict.value.unwrap_or_default();
             let message = format!(
                 "threshold `{}` crossed at {:.0} s ({value})",

@@ -46,6 +46,10 @@ pub fn run(args: MergeArgs) -> anyhow::Result<ExitCode> {
 
     let mut merged = files.remove(0);
     let mut end = merged.info.started_at + merged.snapshot.elapsed;
+    // When each plan first started, to give its start after the merged
+    // run's.
+    let mut starts: Vec<(String, SystemTime)> = Vec::new();
+    note_starts(&mut starts, &merged);
     let mut hosts_differ = false;
     for (file, path) in files.iter().zip(&args.files[1..]) {
         if file.info.scenario != merged.info.scenario {
@@ -59,6 +63,7 @@ pub fn run(args: MergeArgs) -> anyhow::Result<ExitCode> {
             .into());
         }
         add(&mut merged, file, &mut end);
+        note_starts(&mut starts, file);
         hosts_differ |= file.info.host != merged.info.host;
     }
     if hosts_differ {
@@ -67,6 +72,13 @@ pub fn run(args: MergeArgs) -> anyhow::Result<ExitCode> {
     merged.snapshot.elapsed = end
         .duration_since(merged.info.started_at)
         .unwrap_or(Duration::ZERO);
+    for plan in &mut merged.info.plans {
+        if let Some((_, start)) = starts.iter().find(|(name, _)| *name == plan.name) {
+            plan.start = start
+                .duration_since(merged.info.started_at)
+                .unwrap_or(Duration::ZERO);
+        }
+    }
     let names: Vec<String> = args.files.iter().map(|p| p.display().to_string()).collect();
     merged.info.source = format!("merged from {}", names.join(", "));
 
@@ -102,7 +114,12 @@ fn add(merged: &mut ReadResults, file: &ReadResults, end: &mut SystemTime) {
     *end = (*end).max(file.info.started_at + file.snapshot.elapsed);
     for plan in &file.info.plans {
         match info.plans.iter_mut().find(|mine| mine.name == plan.name) {
-            Some(mine) => mine.users += plan.users,
+            Some(mine) => {
+                mine.users += plan.users;
+                if !mine.load.split("; ").any(|load| load == plan.load) {
+                    mine.load = format!("{}; {}", mine.load, plan.load);
+                }
+            }
             None => info.plans.push(plan.clone()),
         }
     }
@@ -113,6 +130,17 @@ fn add(merged: &mut ReadResults, file: &ReadResults, end: &mut SystemTime) {
     for expression in &file.thresholds {
         if !merged.thresholds.contains(expression) {
             merged.thresholds.push(expression.clone());
+        }
+    }
+}
+
+/// Notes when each of `file`'s plans started, keeping the earliest.
+fn note_starts(starts: &mut Vec<(String, SystemTime)>, file: &ReadResults) {
+    for plan in &file.info.plans {
+        let start = file.info.started_at + plan.start;
+        match starts.iter_mut().find(|(name, _)| *name == plan.name) {
+            Some((_, known)) => *known = (*known).min(start),
+            None => starts.push((plan.name.clone(), start)),
         }
     }
 }

@@ -232,15 +232,27 @@ fn parse_abort(option: &str) -> Result<std::time::Duration, String> {
 }
 
 /// The first threshold marked `abort` that the run has crossed, judged
-/// `elapsed` into it: the one that should stop it.
+/// `elapsed` into it: the one that should stop it. The grace of a threshold
+/// on one plan counts from that plan's start (`plan_starts`, by name).
 pub fn crossed(
     thresholds: &[Threshold],
     snapshot: &Snapshot,
     elapsed: std::time::Duration,
+    plan_starts: &[(String, std::time::Duration)],
 ) -> Option<Verdict> {
+    let start = |threshold: &Threshold| {
+        plan_starts
+            .iter()
+            .find(|(name, _)| Some(name.as_str()) == threshold.plan())
+            .map_or(std::time::Duration::ZERO, |(_, start)| *start)
+    };
     let due: Vec<Threshold> = thresholds
         .iter()
-        .filter(|threshold| threshold.abort_after.is_some_and(|grace| elapsed >= grace))
+        .filter(|threshold| {
+            threshold
+                .abort_after
+                .is_some_and(|grace| elapsed >= start(threshold) + grace)
+        })
         .cloned()
         .collect();
     evaluate(&due, snapshot)
@@ -389,6 +401,14 @@ fn observe(threshold: &Threshold, snapshot: &Snapshot) -> Result<f64, String> {
             &only
         }
     };
+    observe_rows(threshold, snapshot).map_err(|reason| match &threshold.plan {
+        Some(plan) => format!("{reason} in plan `{plan}`"),
+        None => reason,
+    })
+}
+
+/// [`observe`], on the rows already chosen.
+fn observe_rows(threshold: &Threshold, snapshot: &Snapshot) -> Result<f64, String> {
     let per_second = |count: u64| snapshot.rate(count);
     let share = |part: u64, whole: u64| part as f64 * 100.0 / whole as f64;
     let stat = threshold.stat;
@@ -694,10 +714,10 @@ mod tests {
         let snapshot = snapshot();
         let thresholds = [threshold, parse("errors: count < 1").unwrap()];
         assert_eq!(
-            crossed(&thresholds, &snapshot, Duration::from_secs(1)),
+            crossed(&thresholds, &snapshot, Duration::from_secs(1), &[]),
             None
         );
-        let verdict = crossed(&thresholds, &snapshot, Duration::from_secs(2)).unwrap();
+        let verdict = crossed(&thresholds, &snapshot, Duration::from_secs(2), &[]).unwrap();
         assert_eq!(verdict.expression, "errors: rate < 1%, abort after 2s");
     }
 
@@ -836,5 +856,41 @@ mod tests {
         let unstreamed = evaluate(&[parse("other: chunk-gap p95 < 1s").unwrap()], &snapshot);
         assert_eq!(unstreamed[0].value, None, "no chunks were recorded");
         assert!(!unstreamed[0].passed);
+    }
+
+    #[test]
+    fn a_threshold_on_one_plan_judges_its_rows_and_waits_for_its_start() {
+        let stats = std::sync::Arc::new(crate::stats::Stats::new(vec!["a".into(), "b".into()]));
+        let exchange = |ms| Exchange {
+            elapsed: Some(Duration::from_millis(ms)),
+            ..Exchange::default()
+        };
+        stats
+            .recorder(0)
+            .record_request("/x", "GET", &exchange(10), None);
+        stats
+            .recorder(1)
+            .record_request("/x", "GET", &exchange(900), None);
+        let snapshot = stats.snapshot();
+        let judged = |text: &str| evaluate(&[parse(text).unwrap()], &snapshot).remove(0);
+        assert!(judged("/x{scenario=a}: p95 < 100ms").passed);
+        assert!(!judged("/x{scenario=b}: p95 < 100ms").passed);
+        assert!(
+            !judged("/x: max < 100ms").passed,
+            "a bare name judges every plan"
+        );
+        let missing = judged("/y{scenario=a}: count > 0");
+        assert_eq!(
+            missing.reason.as_deref(),
+            Some("the run recorded nothing named `/y` in plan `a`")
+        );
+
+        let floor = [parse("/x{scenario=b}: count > 100, abort after 1s").unwrap()];
+        let starts = [("b".to_owned(), Duration::from_secs(5))];
+        assert_eq!(
+            crossed(&floor, &snapshot, Duration::from_secs(3), &starts),
+            None
+        );
+        assert!(crossed(&floor, &snapshot, Duration::from_secs(6), &starts).is_some());
     }
 }

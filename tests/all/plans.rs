@@ -191,12 +191,12 @@ fn mistakes_in_plans_are_refused_before_anything_is_sent() {
     refused(
         &server,
         &with(&["--plan", "a: --tasks nine"]),
-        "plan `a`: `--tasks`: scenario `mix` has no task `nine`; its tasks are five, two, one",
+        "`--plan a: --tasks nine`: `--tasks`: scenario `mix` has no task `nine`; its tasks are five, two, one",
     );
     refused(
         &server,
         &with(&["--plan", "a: -u 1", "--plan", "a: -u 2"]),
-        "two plans are named `a`",
+        "`--plan a: -u 1` and `--plan a: -u 2` are both named `a`",
     );
     refused(
         &server,
@@ -246,5 +246,13 @@ fn mistakes_in_plans_are_refused_before_anything_is_sent() {
     file_refused(
         "[[scenarios]]\nname = \"x\"\nuser = 1\n",
         "unknown field `user`",
+    );
+    file_refused(
+        "tasks = [\"five\"]\n[[scenarios]]\nname = \"x\"\n",
+        "`tasks` picks the tasks of a run of one plan; with `[[scenarios]]`, give it in each",
+    );
+    file_refused(
+        "[[scenarios]]\nname = \"x\"\ntasks = [\"nine\"]\n",
+        "[[scenarios]] #1 (`x`): `--tasks`: scenario `mix` has no task `nine`",
     );
 }

@@ -322,7 +322,7 @@ fn prometheus_scrapes_the_live_counts() {
         "{answer}"
     );
     assert_eq!(under_10ms, 0, "every request waited 20 ms:\n{answer}");
-    assert_eq!(value("throng_users "), 2);
+    assert_eq!(value("throng_users{scenario=\"fetch\"} "), 2);
     assert!(get(port, "/").starts_with("HTTP/1.1 404"));
 
     let run = crate::harness::finish(child.wait_with_output().unwrap(), &json);

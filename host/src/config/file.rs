@@ -142,7 +142,7 @@ pub fn apply(
     );
     fill!("host", host, file.host.map(Some));
     fill!("allow_hosts", allow_hosts, file.allow_host);
-    fill!("tasks", tasks, file.tasks);
+    fill!("tasks", tasks, file.tasks.clone());
     let top = LoadKeys {
         users: file.users,
         spawn_rate: file.spawn_rate,
@@ -157,6 +157,13 @@ pub fn apply(
         max_queue: file.max_queue,
     };
     let plans = file.scenarios.unwrap_or_default();
+    if !plans.is_empty() && file.tasks.is_some() {
+        return Err(at(
+            "`tasks` picks the tasks of a run of one plan; with `[[scenarios]]`, give it in \
+             each"
+                .to_owned(),
+        ));
+    }
     if !plans.is_empty()
         && let Some(name) = top.one_plan_key()
     {

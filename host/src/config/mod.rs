@@ -110,6 +110,9 @@ pub struct RunConfig {
 pub struct PlanConfig {
     /// The name its rows carry; `None`: the scenario's own name.
     pub name: Option<String>,
+    /// Where it was given (`` `--plan a: -u 2` ``, or the config file's
+    /// table), for messages; `None` for a run of one plan.
+    pub place: Option<String>,
     pub scenario: PathBuf,
     /// Only these tasks; empty: all of them.
     pub tasks: Vec<String>,
@@ -175,18 +178,16 @@ impl RunConfig {
         let chosen = |id: &str| given(id) || filled.contains(&id);
         let host = args.host.as_deref().map(parse_host).transpose()?;
 
+        // The run time and the wait apply to every plan that sets neither;
+        // the other load flags make a run of one plan.
         let load_given: Vec<&str> = LOAD_IDS
             .into_iter()
             .chain(["tasks"])
-            .filter(|id| given(id))
+            .filter(|id| given(id) && !matches!(*id, "run_time" | "wait_time"))
             .collect();
         let from_flags = !args.plans.is_empty();
         let plans = if from_flags {
-            // Only the run time and the wait may be given for all plans.
-            if let Some(id) = load_given
-                .iter()
-                .find(|id| !matches!(**id, "run_time" | "wait_time"))
-            {
+            if let Some(id) = load_given.first() {
                 return Err(ConfigError::Plan(format!(
                     "{} sets the load of a run of one plan; with `--plan`, give it inside each",
                     flag(id)
@@ -194,7 +195,7 @@ impl RunConfig {
             }
             let mut plans = Vec::with_capacity(args.plans.len());
             for text in &args.plans {
-                plans.push(plan_from_flag(text, &args, given)?);
+                plans.push(plan_from_flag(text, &args, &chosen)?);
             }
             plans
         } else if !file_plans.is_empty() && load_given.is_empty() {
@@ -202,8 +203,9 @@ impl RunConfig {
             for (place, mut plan, mut filled) in file_plans {
                 inherit(&mut plan.load, &mut filled, &args.load, &chosen);
                 let chosen = |id: &str| filled.contains(&id);
-                let plan = plan_config(plan, &args, &chosen, true)
+                let mut plan = plan_config(plan, &args, &chosen, true)
                     .map_err(|err| ConfigError::Plan(format!("{place}: {err}")))?;
+                plan.place = Some(place);
                 plans.push(plan);
             }
             plans
@@ -217,6 +219,7 @@ impl RunConfig {
             let scenario = args.scenario.clone().ok_or(ConfigError::NoScenario)?;
             vec![PlanConfig {
                 name: None,
+                place: None,
                 scenario,
                 tasks: args.tasks.clone(),
                 start: Duration::ZERO,
@@ -224,16 +227,6 @@ impl RunConfig {
                 load: load(&args.load, &chosen)?,
             }]
         };
-        let mut names: Vec<&str> = Vec::new();
-        for name in plans.iter().filter_map(|plan| plan.name.as_deref()) {
-            if names.contains(&name) {
-                return Err(ConfigError::Plan(format!(
-                    "two plans are named `{name}`; each needs its own name"
-                )));
-            }
-            names.push(name);
-        }
-
         for entry in &args.allow_hosts {
             if entry.is_empty() || entry.contains('/') || entry.contains(char::is_whitespace) {
                 return Err(ConfigError::BadAllowHost(entry.clone()));
@@ -280,7 +273,7 @@ fn plan_from_flag(
         .ok_or_else(|| bad("expected `NAME: FLAGS`, such as `chat: --users 5`".to_owned()))?;
     let name = name.trim();
     check_plan_name(name).map_err(&bad)?;
-    let words = flags.split_whitespace();
+    let words = shlex::split(flags).ok_or_else(|| bad("a quote is not closed".to_owned()))?;
     let matches = crate::cli::PlanArgs::command()
         .try_get_matches_from(words)
         .map_err(|err| bad(first_line(&err.render().to_string())))?;
@@ -297,10 +290,13 @@ fn plan_from_flag(
         vars: plan.vars,
         load: plan.load,
     };
-    plan_config(plan, run, &|id| chosen.contains(&id), false).map_err(|err| match err {
-        ConfigError::Plan(message) => bad(message),
-        other => bad(other.to_string()),
-    })
+    let mut plan =
+        plan_config(plan, run, &|id| chosen.contains(&id), false).map_err(|err| match err {
+            ConfigError::Plan(message) => bad(message),
+            other => bad(other.to_string()),
+        })?;
+    plan.place = Some(format!("`--plan {text}`"));
+    Ok(plan)
 }
 
 /// Gives a plan the run-wide run time and wait, where it sets neither and
@@ -359,6 +355,7 @@ fn plan_config(
     vars.extend(plan.vars);
     Ok(PlanConfig {
         name: plan.name,
+        place: None,
         scenario,
         tasks: plan.tasks,
         start: plan.start.unwrap_or_default(),
@@ -367,13 +364,13 @@ fn plan_config(
     })
 }
 
-/// A plan's name goes into labels, thresholds and CSV cells: letters,
-/// digits, `_`, `-` and `.` only.
+/// A plan's name goes into labels, thresholds and CSV cells: ASCII
+/// letters, digits, `_`, `-` and `.` only.
 fn check_plan_name(name: &str) -> Result<(), String> {
     let fits = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
     if name.is_empty() || !name.chars().all(fits) {
         return Err(format!(
-            "`{name}` is not a plan name: use letters, digits, `_`, `-` and `.`"
+            "`{name}` is not a plan name: use ASCII letters, digits, `_`, `-` and `.`"
         ));
     }
     Ok(())
@@ -736,6 +733,67 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.starts_with("`--plan x: --stage 1s:1 -u 3`: "), "{err}");
+    }
+
+    #[test]
+    fn the_command_lines_run_time_keeps_the_files_plans() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("plans.toml");
+        std::fs::write(
+            &path,
+            "scenario = \"a.wasm\"\nrun-time = \"1m\"\n\
+             [[scenarios]]\nname = \"x\"\nusers = 2\n\
+             [[scenarios]]\nname = \"y\"\nusers = 1\nrun-time = \"5m\"\n",
+        )
+        .unwrap();
+        let path = path.to_str().unwrap();
+        let config = run_config(&["throng", "run", "--config", path, "-t", "10s"]).unwrap();
+        let times: Vec<Option<Duration>> =
+            config.plans.iter().map(|plan| plan.load.run_time).collect();
+        let secs = |s| Some(Duration::from_secs(s));
+        assert_eq!(times, [secs(10), secs(300)], "a plan's own run time wins");
+
+        // The file's run time reaches plans given as flags too.
+        let config = run_config(&["throng", "run", "--config", path, "--plan", "z: -u 1"]).unwrap();
+        assert_eq!(config.plans.len(), 1);
+        assert_eq!(config.plans[0].load.run_time, secs(60));
+
+        // Other load flags make a run of one plan.
+        let config = run_config(&["throng", "run", "--config", path, "-u", "3"]).unwrap();
+        assert_eq!(config.plans.len(), 1);
+        assert_eq!(config.plans[0].name, None);
+    }
+
+    #[test]
+    fn a_plan_splits_its_flags_as_a_shell_does() {
+        let config = run_config(&[
+            "throng",
+            "run",
+            "a.wasm",
+            "--plan",
+            "a: -u 1 --var 'greeting=hello there' --start=2s",
+        ])
+        .unwrap();
+        let plan = &config.plans[0];
+        assert!(
+            plan.vars
+                .contains(&("greeting".to_owned(), "hello there".to_owned()))
+        );
+        assert_eq!(
+            plan.place.as_deref(),
+            Some("`--plan a: -u 1 --var 'greeting=hello there' --start=2s`")
+        );
+        let err = run_config(&["throng", "run", "a.wasm", "--plan", "a: --start -3s"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`-3s` is not a duration"), "{err}");
+        let err = run_config(&["throng", "run", "a.wasm", "--plan", "a: --var 'x=y"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("a quote is not closed"), "{err}");
+        // Every plan names its component: no SCENARIO is needed.
+        let config = run_config(&["throng", "run", "--plan", "a: b.wasm -u 1"]).unwrap();
+        assert_eq!(config.plans[0].scenario, PathBuf::from("b.wasm"));
     }
 
     #[test]

@@ -63,7 +63,10 @@ async fn answer(mut stream: TcpStream, run: &Run) -> std::io::Result<()> {
             "text/plain; version=0.0.4; charset=utf-8",
             render(
                 &run.stats.snapshot(),
-                run.active_users.load(Ordering::Relaxed),
+                &run.plan_users
+                    .iter()
+                    .map(|plan| plan.alive.load(Ordering::Relaxed))
+                    .collect::<Vec<_>>(),
             ),
         ),
         _ => (
@@ -81,13 +84,17 @@ async fn answer(mut stream: TcpStream, run: &Run) -> std::io::Result<()> {
     stream.shutdown().await
 }
 
-/// The text exposition of everything recorded so far.
-pub fn render(snapshot: &Snapshot, users: u32) -> String {
+/// The text exposition of everything recorded so far; `users` are the
+/// users alive in each plan, in the plans' order.
+pub fn render(snapshot: &Snapshot, users: &[u32]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "# HELP throng_users Virtual users running now.\n# TYPE throng_users gauge\nthrong_users {users}"
+        "# HELP throng_users Virtual users running now.\n# TYPE throng_users gauge"
     );
+    for (scenario, users) in snapshot.scenarios.iter().zip(users) {
+        let _ = writeln!(out, "throng_users{{{}}} {users}", plan(scenario));
+    }
 
     let requests = &snapshot.requests;
     let labels = |row: &crate::stats::RequestRow| {
@@ -314,9 +321,12 @@ mod tests {
             );
         }
         stats.record_check("ok", true);
-        let text = render(&stats.snapshot(), 3);
+        let text = render(&stats.snapshot(), &[3]);
         let labels = r#"scenario="shop",name="/a \"quoted\"",method="GET""#;
-        assert!(text.contains("throng_users 3\n"), "{text}");
+        assert!(
+            text.contains("throng_users{scenario=\"shop\"} 3\n"),
+            "{text}"
+        );
         assert!(
             text.contains(&format!("throng_requests_total{{{labels}}} 3\n")),
             "{text}"

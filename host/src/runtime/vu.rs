@@ -38,6 +38,8 @@ pub struct Run {
     pub active_users: AtomicU32,
     /// The most users alive at once, for the summary.
     pub peak_users: AtomicU32,
+    /// Each plan's users, in the plans' order.
+    pub plan_users: Vec<PlanUsers>,
     /// The tasks reading streamed bodies, which count their streams when
     /// they end.
     pub readers: crate::imports::stream::Readers,
@@ -59,9 +61,15 @@ pub struct RunContext {
     /// The arrival-rate model: requests are also timed from when their
     /// iteration was due (coordinated omission corrected).
     pub corrects_omission: bool,
-    /// This plan's users alive now, and the most at once.
-    pub plan_users: AtomicU32,
-    pub plan_peak: AtomicU32,
+    /// This plan's index in the run.
+    pub plan: usize,
+}
+
+/// One plan's users alive now, and the most at once.
+#[derive(Debug, Default)]
+pub struct PlanUsers {
+    pub alive: AtomicU32,
+    pub peak: AtomicU32,
 }
 
 impl std::ops::Deref for RunContext {
@@ -82,7 +90,7 @@ fn first_time(seen: &Mutex<HashSet<String>>, text: &str) -> bool {
 impl Run {
     pub fn new(stats: Arc<Stats>, http: HttpConfig, cpu_budget: Duration) -> Self {
         Self {
-            stats,
+            stats: stats.clone(),
             http,
             fatal: watch::Sender::new(None),
             halt: watch::Sender::new(None),
@@ -91,6 +99,7 @@ impl Run {
             started: Instant::now(),
             active_users: AtomicU32::new(0),
             peak_users: AtomicU32::new(0),
+            plan_users: stats.plans().iter().map(|_| PlanUsers::default()).collect(),
             readers: Default::default(),
             logged_traps: Mutex::new(HashSet::new()),
             logged_output: Mutex::new(HashSet::new()),
@@ -133,9 +142,13 @@ impl RunContext {
             vars,
             phase,
             corrects_omission: false,
-            plan_users: AtomicU32::new(0),
-            plan_peak: AtomicU32::new(0),
+            plan,
         }
+    }
+
+    /// This plan's user counts.
+    pub fn plan_users(&self) -> &PlanUsers {
+        &self.run.plan_users[self.plan]
     }
 }
 

@@ -43,6 +43,8 @@ pub enum Phase {
 /// What one plan of a run runs.
 #[derive(Debug, Clone)]
 pub struct Plan {
+    /// The name its rows carry.
+    pub name: String,
     /// When it starts, after the run's start.
     pub start: Duration,
     /// With stages, the most users at once.
@@ -227,9 +229,6 @@ async fn drive(
     let mut retirable: Vec<watch::Sender<bool>> = Vec::new();
     let mut ramp = tokio::time::interval(RAMP_TICK);
     let mut arrivals: u64 = 0;
-    if plan.arrival.is_some() {
-        users.run.stats.count_iterations();
-    }
 
     loop {
         let next_spawn = (plan.stages.is_empty() && spawned < plan.users)
@@ -290,14 +289,18 @@ async fn drive(
         Phase::Stopping
     });
     while running.try_join_next().is_some() {}
-    tracing::info!(users = running.len(), "stopping");
+    tracing::info!(plan = %plan.name, users = running.len(), "stopping");
     let grace = tokio::time::sleep(stop_timeout);
     tokio::pin!(grace);
     loop {
         tokio::select! {
             joined = running.join_next() => if joined.is_none() { break },
             () = &mut grace, if *phase.borrow() == Phase::Stopping => {
-                tracing::warn!(users = running.len(), "stop timeout reached; cutting tasks in flight");
+                tracing::warn!(
+                    plan = %plan.name,
+                    users = running.len(),
+                    "stop timeout reached; cutting tasks in flight"
+                );
                 phase.send_replace(Phase::Aborting);
             }
             _ = stop.wait_for(|stop| *stop == Stop::Abort), if *phase.borrow() == Phase::Stopping => {

@@ -51,8 +51,9 @@ impl Users {
         tracing::debug!(vu = id, "user started");
         let alive = self.run.active_users.fetch_add(1, Ordering::Relaxed) + 1;
         self.run.peak_users.fetch_max(alive, Ordering::Relaxed);
-        let alive = self.run.plan_users.fetch_add(1, Ordering::Relaxed) + 1;
-        self.run.plan_peak.fetch_max(alive, Ordering::Relaxed);
+        let plan = self.run.plan_users();
+        let alive = plan.alive.fetch_add(1, Ordering::Relaxed) + 1;
+        plan.peak.fetch_max(alive, Ordering::Relaxed);
 
         while *phase.borrow() == Phase::Running && !*retire.borrow() {
             let current = match vu.as_mut() {
@@ -105,7 +106,7 @@ impl Users {
             self.call(&mut vu, Call::Stop, "on-stop", &mut phase).await;
         }
         self.run.active_users.fetch_sub(1, Ordering::Relaxed);
-        self.run.plan_users.fetch_sub(1, Ordering::Relaxed);
+        self.run.plan_users().alive.fetch_sub(1, Ordering::Relaxed);
         tracing::debug!(vu = id, "user stopped");
     }
 

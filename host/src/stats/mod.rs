@@ -534,6 +534,11 @@ impl Stats {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// The plans' names, in order.
+    pub fn plans(&self) -> &[String] {
+        &self.plans
+    }
+
     /// The recorder of plan `plan` (its index in the names given to
     /// [`Stats::new`]).
     pub fn recorder(self: &Arc<Self>, plan: usize) -> Recorder {
