@@ -1,6 +1,23 @@
 //! The `throng` binary: parse the command line, set up logging, run the
 //! command, print the error chain and pick the exit status.
 
+/// `print!` that survives a closed stdout (`throng run ... | head`): the
+/// text is lost, the run and its results files are not.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// `println!` that survives a closed stdout, as [`out!`] does.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 mod cli;
 mod config;
 mod error;
@@ -276,7 +293,7 @@ async fn run(args: RunArgs, given: &dyn Fn(&str) -> bool) -> anyhow::Result<Exit
         } else {
             format!(", from {}", humantime::format_duration(plan.config.start))
         };
-        println!(
+        outln!(
             "running `{}` {}{}{start}: {}{against}",
             plan.description.name,
             plan.description.version,
@@ -284,9 +301,9 @@ async fn run(args: RunArgs, given: &dyn Fn(&str) -> bool) -> anyhow::Result<Exit
             load_text(&users.plan)
         );
     } else {
-        println!("running {} plans at once{against}:", plans.len());
+        outln!("running {} plans at once{against}:", plans.len());
         for ((users, _), plan) in plans.iter().zip(&loaded) {
-            println!(
+            outln!(
                 "  {}: `{}` {}{}, from {}: {}",
                 plan.name,
                 plan.description.name,
@@ -359,19 +376,19 @@ async fn run(args: RunArgs, given: &dyn Fn(&str) -> bool) -> anyhow::Result<Exit
         &loaded, &plans, &sources, host, &run, started_at, run_time, &outcome,
     );
     let verdicts = thresholds::evaluate(&config.thresholds, &snapshot);
-    print!("{}", report::console::summary(&info, &snapshot));
-    print!("{}", report::console::thresholds(&verdicts));
+    out!("{}", report::console::summary(&info, &snapshot));
+    out!("{}", report::console::thresholds(&verdicts));
     if let Some(path) = &config.json {
         report::json::write(path, &info, &snapshot, &verdicts)?;
-        println!("results written to {}", path.display());
+        outln!("results written to {}", path.display());
     }
     if let Some(path) = &config.junit {
         report::junit::write(path, &info, &verdicts)?;
-        println!("JUnit report written to {}", path.display());
+        outln!("JUnit report written to {}", path.display());
     }
     if let Some(prefix) = &config.csv {
         report::csv::write(prefix, &snapshot)?;
-        println!("CSV files written to {}_*.csv", prefix.display());
+        outln!("CSV files written to {}_*.csv", prefix.display());
     }
     // A guest revealed a configuration mistake: the results so far are
     // shown, and the run ends as bad input.
@@ -380,7 +397,7 @@ async fn run(args: RunArgs, given: &dyn Fn(&str) -> bool) -> anyhow::Result<Exit
     }
     let failed = verdicts.iter().any(|verdict| !verdict.passed);
     if let Outcome::Halted(message) = &outcome {
-        println!("stopped early: {message}");
+        outln!("stopped early: {message}");
     }
     Ok(ExitCode::from(match outcome {
         Outcome::Halted(_) => EXIT_THRESHOLDS,
@@ -598,31 +615,33 @@ async fn inspect(args: InspectArgs) -> anyhow::Result<ExitCode> {
     };
     let (description, footprint, imports) = describe(&source, options, &args.vars).await?;
     let total: u32 = description.tasks.iter().map(|task| task.weight).sum();
-    println!("scenario   {} {}", description.name, description.version);
+    outln!("scenario   {} {}", description.name, description.version);
     if !description.description.is_empty() {
-        println!("           {}", description.description);
+        outln!("           {}", description.description);
     }
-    println!(
+    outln!(
         "file       {} ({} bytes)",
         source.wasm.display(),
         source.bytes.len()
     );
-    println!("wait       {}", description.wait);
+    outln!("wait       {}", description.wait);
     for (i, task) in description.tasks.iter().enumerate() {
         let label = if i == 0 { "tasks" } else { "" };
         let share = f64::from(task.weight) * 100.0 / f64::from(total);
-        println!(
+        outln!(
             "{label:<10} {} (weight {}, {share:.1}%)",
-            task.name, task.weight
+            task.name,
+            task.weight
         );
     }
     for (i, import) in imports.iter().enumerate() {
         let label = if i == 0 { "imports" } else { "" };
-        println!("{label:<10} {import}");
+        outln!("{label:<10} {import}");
     }
-    println!(
+    outln!(
         "footprint  {} memories, {} tables per user",
-        footprint.memories, footprint.tables
+        footprint.memories,
+        footprint.tables
     );
     Ok(ExitCode::from(EXIT_OK))
 }

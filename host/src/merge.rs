@@ -84,16 +84,16 @@ pub fn run(args: MergeArgs) -> anyhow::Result<ExitCode> {
 
     let thresholds = judged(&merged, args.thresholds)?;
     let verdicts = thresholds::evaluate(&thresholds, &merged.snapshot);
-    print!(
+    out!(
         "{}",
         report::console::summary(&merged.info, &merged.snapshot)
     );
-    print!("{}", report::console::thresholds(&verdicts));
+    out!("{}", report::console::thresholds(&verdicts));
     report::json::write(&args.output, &merged.info, &merged.snapshot, &verdicts)?;
-    println!("merged results written to {}", args.output.display());
+    outln!("merged results written to {}", args.output.display());
     if let Some(path) = &args.junit {
         report::junit::write(path, &merged.info, &verdicts)?;
-        println!("JUnit report written to {}", path.display());
+        outln!("JUnit report written to {}", path.display());
     }
     let failed = verdicts.iter().any(|verdict| !verdict.passed);
     Ok(ExitCode::from(if failed {
@@ -155,6 +155,15 @@ fn judged(merged: &ReadResults, extra: Vec<Threshold>) -> Result<Vec<Threshold>,
         all.push(threshold);
     }
     for threshold in extra {
+        if let Some(plan) = threshold.plan()
+            && !merged.snapshot.scenarios.iter().any(|name| name == plan)
+        {
+            return Err(BadInput(format!(
+                "threshold `{}`: the files have no plan `{plan}` (they have {})",
+                threshold.expression,
+                merged.snapshot.scenarios.join(", ")
+            )));
+        }
         if !all
             .iter()
             .any(|known| known.expression == threshold.expression)

@@ -395,7 +395,7 @@ fn observe(threshold: &Threshold, snapshot: &Snapshot) -> Result<f64, String> {
         None => snapshot,
         Some(plan) => {
             if !snapshot.scenarios.contains(plan) {
-                return Err(format!("the run had no scenario `{plan}`"));
+                return Err(format!("the run had no plan `{plan}`"));
             }
             only = of_plan(snapshot, plan);
             &only

@@ -52,3 +52,25 @@ fn ctrl_c_still_prints_and_writes_the_results() {
         "interrupted"
     );
 }
+
+#[test]
+fn a_closed_stdout_loses_the_summary_but_not_the_results() {
+    let server = TestServer::start();
+    let scenario = fixture("fetch");
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("results.json");
+    let mut child = throng()
+        .args(["run", scenario.to_str().unwrap(), "--host", &server.url()])
+        .args(["-u", "2", "-t", "2s", "--var", "wait_ms=20", "--json"])
+        .arg(&json)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // As `throng run ... | head -1` does once it has its line.
+    drop(child.stdout.take());
+    let run = finish(child.wait_with_output().unwrap(), &json);
+    assert_eq!(run.code, 0, "stderr:\n{}", run.stderr);
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    assert_eq!(as_u64(&run.request("/")["count"]), server.count("/"));
+}

@@ -114,6 +114,24 @@ fn files_of_other_scenarios_or_not_results_are_refused() {
         "{stderr}"
     );
 
+    // A threshold on a plan the files do not hold.
+    let output = throng()
+        .args([
+            "merge",
+            fetch.to_str().unwrap(),
+            "-o",
+            merged.to_str().unwrap(),
+        ])
+        .args(["--threshold", "/{scenario=zz}: count > 0"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("the files have no plan `zz` (they have fetch)"),
+        "{stderr}"
+    );
+
     let bogus = dir.path().join("bogus.json");
     std::fs::write(&bogus, "{\"hello\": 1}").unwrap();
     let output = merge(&[&fetch, &bogus], &merged);

@@ -211,7 +211,7 @@ fn mistakes_in_plans_are_refused_before_anything_is_sent() {
     refused(
         &server,
         &with(&["--users", "3", "--plan", "a: -u 1"]),
-        "`--users` sets the load of a run of one plan; with `--plan`, give it inside each",
+        "`--users` applies to a run of one plan; with `--plan`, give it inside each",
     );
     refused(
         &server,

@@ -187,9 +187,15 @@ impl RunConfig {
             .collect();
         let from_flags = !args.plans.is_empty();
         let plans = if from_flags {
+            if !file_plans.is_empty() {
+                outln!(
+                    "`--plan` replaces the config file's {} scenarios",
+                    file_plans.len()
+                );
+            }
             if let Some(id) = load_given.first() {
                 return Err(ConfigError::Plan(format!(
-                    "{} sets the load of a run of one plan; with `--plan`, give it inside each",
+                    "{} applies to a run of one plan; with `--plan`, give it inside each",
                     flag(id)
                 )));
             }
@@ -211,8 +217,10 @@ impl RunConfig {
             plans
         } else {
             if !file_plans.is_empty() {
-                println!(
-                    "the command line's load flags replace the config file's {} scenarios",
+                let flags: Vec<&str> = load_given.iter().map(|id| flag(id)).collect();
+                outln!(
+                    "{} on the command line replace the config file's {} scenarios with one plan",
+                    flags.join(", "),
                     file_plans.len()
                 );
             }

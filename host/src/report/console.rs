@@ -52,7 +52,7 @@ pub async fn live(run: Arc<Run>, run_time: Option<Duration>) {
 /// Ends the live line on a terminal, so the summary starts on its own line.
 pub fn end_live() {
     if std::io::stdout().is_terminal() {
-        println!();
+        outln!();
     }
 }
 
