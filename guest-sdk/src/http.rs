@@ -181,7 +181,7 @@ impl Request {
     /// # Ok(()) }
     /// ```
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.inner.timeout_ms = Some(u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX));
+        self.inner.timeout_ms = Some(crate::timeout_ms(timeout));
         self
     }
 
@@ -198,7 +198,7 @@ impl Request {
     /// # Ok(()) }
     /// ```
     pub fn chunk_timeout(mut self, timeout: Duration) -> Self {
-        self.chunk_timeout_ms = Some(u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX));
+        self.chunk_timeout_ms = Some(crate::timeout_ms(timeout));
         self
     }
 

@@ -84,6 +84,12 @@ mod scenario;
 
 pub use scenario::{Describe, Scenario, Wait};
 
+/// A timeout in the whole milliseconds the host's imports take, capped at
+/// about 49 days.
+pub(crate) fn timeout_ms(timeout: std::time::Duration) -> u32 {
+    u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX)
+}
+
 /// Everything a scenario usually needs, in one import.
 pub mod prelude {
     pub use crate::{Describe, Error, Result, Scenario, Wait};

@@ -71,7 +71,7 @@ impl Connect {
     /// Fails the handshake with kind `timeout` when it takes longer than
     /// `timeout` (the run's `--timeout` otherwise).
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.inner.timeout_ms = Some(u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX));
+        self.inner.timeout_ms = Some(crate::timeout_ms(timeout));
         self
     }
 
@@ -197,8 +197,7 @@ impl Socket {
     ///
     /// As [`Socket::receive`].
     pub fn receive_timeout(&self, timeout: Duration) -> crate::Result<Option<Message>> {
-        let ms = u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX);
-        match self.inner.receive(Some(ms)) {
+        match self.inner.receive(Some(crate::timeout_ms(timeout))) {
             Ok(message) => Ok(Some(message.into())),
             Err(WsError::Timeout(_)) => Ok(None),
             Err(source) => Err(self.error(source)),

@@ -224,15 +224,14 @@ impl RunConfig {
                     file_plans.len()
                 );
             }
-            let scenario = args.scenario.clone().ok_or(ConfigError::NoScenario)?;
             vec![PlanConfig {
                 name: None,
                 place: None,
-                scenario,
-                tasks: args.tasks.clone(),
+                scenario: args.scenario.ok_or(ConfigError::NoScenario)?,
+                tasks: args.tasks,
                 start: Duration::ZERO,
-                vars: args.vars.clone(),
-                load: load(&args.load, &chosen)?,
+                vars: args.vars,
+                load: load(args.load, &chosen)?,
             }]
         };
         for entry in &args.allow_hosts {
@@ -368,7 +367,7 @@ fn plan_config(
         tasks: plan.tasks,
         start: plan.start.unwrap_or_default(),
         vars,
-        load: load(&plan.load, chosen)?,
+        load: load(plan.load, chosen)?,
     })
 }
 
@@ -394,8 +393,7 @@ fn first_line(text: &str) -> String {
 
 /// Validates one plan's load; `chosen` says which of its settings were
 /// given (by clap id), so that two ways of setting the load are refused.
-fn load(args: &LoadArgs, chosen: &dyn Fn(&str) -> bool) -> Result<Load, ConfigError> {
-    let args = args.clone();
+fn load(args: LoadArgs, chosen: &dyn Fn(&str) -> bool) -> Result<Load, ConfigError> {
     // The command line refuses these pairs itself; a file can bring one
     // half of a pair and a flag the other.
     for (one, other) in [

@@ -192,12 +192,7 @@ impl Host for VuState {
         let (prepared, request, url) = self.prepare(request)?;
         let Prepared { name, method, .. } = &prepared;
 
-        let mut flight = InFlight {
-            stats: &run.stats,
-            name,
-            method,
-            done: false,
-        };
+        let mut flight = InFlight::new(&run.stats, name, method);
         let started = Instant::now();
         // The exchange runs as its own task: polled from the guest's fiber,
         // reqwest's deep futures would keep that much more of every user's
@@ -764,10 +759,22 @@ impl<T> Drop for AbortOnDrop<T> {
 /// Counts a request that was still in flight when the run's stop timeout
 /// ended it: it was sent, so it is counted, but it has no time.
 pub(crate) struct InFlight<'a> {
-    pub stats: &'a Recorder,
-    pub name: &'a str,
-    pub method: &'a str,
+    stats: &'a Recorder,
+    name: &'a str,
+    method: &'a str,
     pub done: bool,
+}
+
+impl<'a> InFlight<'a> {
+    /// A request about to be sent; set `done` once it has been counted.
+    pub fn new(stats: &'a Recorder, name: &'a str, method: &'a str) -> Self {
+        Self {
+            stats,
+            name,
+            method,
+            done: false,
+        }
+    }
 }
 
 impl Drop for InFlight<'_> {

@@ -142,12 +142,7 @@ pub(crate) async fn open(
     chunk_timeout: Option<Duration>,
 ) -> Result<BodyStream, Error> {
     let Prepared { name, method, .. } = &prepared;
-    let mut flight = InFlight {
-        stats: &run.stats,
-        name,
-        method,
-        done: false,
-    };
+    let mut flight = InFlight::new(&run.stats, name, method);
     let started = Instant::now();
     let deadline = started + prepared.timeout;
     let (head_tx, head_rx) = oneshot::channel();

@@ -180,12 +180,7 @@ impl Host for VuState {
             .timeout_ms
             .map_or(run.http.timeout, |ms| Duration::from_millis(ms.into()));
 
-        let mut flight = InFlight {
-            stats: &run.stats,
-            name: &name,
-            method: WS_METHOD,
-            done: false,
-        };
+        let mut flight = InFlight::new(&run.stats, &name, WS_METHOD);
         let started = Instant::now();
         let due = self.due.take();
         let config = config(run.http.max_body);

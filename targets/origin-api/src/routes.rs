@@ -102,10 +102,7 @@ async fn post_message(
     id: RawId,
     JsonBody(_message): JsonBody<NewMessage>,
 ) -> Result<Response, ApiError> {
-    let room = id
-        .parse()
-        .and_then(|room| state.tables.room_of(auth.user, room))
-        .ok_or_else(|| no_room(&id))?;
+    let room = find_room(&state, auth.user, &id)?;
     // Retrieval is a vector query, so the connection goes along to be held through it.
     let message_id = reply::begin(&state, auth.conn, auth.user, room.id).await?;
     let config = &state.config;
@@ -135,11 +132,9 @@ async fn open_chat(
     path: MatchedPath,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
-    let room = id
-        .parse()
-        .and_then(|room| state.tables.room_of(auth.user, room));
+    let room = find_room(&state, auth.user, &id);
     drop(auth.conn);
-    let room = room.ok_or_else(|| no_room(&id))?;
+    let room = room?;
     // Checked last, so that a request without the upgrade headers still
     // learns first whether its token and room are good.
     let upgrade =
@@ -158,11 +153,9 @@ async fn start_review(
     auth: Authed,
     id: RawId,
 ) -> Result<Response, ApiError> {
-    let room = id
-        .parse()
-        .and_then(|room| state.tables.room_of(auth.user, room));
+    let room = find_room(&state, auth.user, &id);
     drop(auth.conn);
-    let room = room.ok_or_else(|| no_room(&id))?;
+    let room = room?;
     if room.parent_id.is_none() {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -190,6 +183,13 @@ async fn get_review(
     drop(auth.conn);
     let review = review.ok_or_else(|| ApiError::not_found(format!("no review {}", id.0)))?;
     Ok(json(StatusCode::OK, &review))
+}
+
+/// Room `id` if `user` owns it, or a 404 that names it.
+fn find_room(state: &AppState, user: u64, id: &RawId) -> Result<crate::db::Room, ApiError> {
+    id.parse()
+        .and_then(|room| state.tables.room_of(user, room))
+        .ok_or_else(|| no_room(id))
 }
 
 fn no_room(id: &RawId) -> ApiError {
